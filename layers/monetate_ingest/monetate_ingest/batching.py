@@ -1,0 +1,133 @@
+"""Group coerced rows into POST bodies that respect the row and byte limits.
+
+Every row is JSON-encoded exactly once (compact separators, UTF-8); a :class:`Batch` keeps the
+encoded rows so that :meth:`Batch.split` can bisect without re-encoding.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import RowError
+
+PREFIX = b'{"schema_rows":['
+SUFFIX = b"]}"
+OVERHEAD = len(PREFIX) + len(SUFFIX)
+
+
+def _make_encoder() -> Callable[[Any], str]:
+    """``json.dumps(obj, separators=(",", ":"), ensure_ascii=False)`` without per-call setup."""
+    encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - the C accelerator is missing
+        return encoder.encode
+    try:
+        args = (None, encoder.default, json.encoder.encode_basestring, None, ":", ",", False, False, True)
+        c_encode = make(*args)
+    except TypeError:  # pragma: no cover - a different C signature
+        return encoder.encode
+    join = "".join
+
+    def encode(obj: Any) -> str:
+        return join(c_encode(obj, 0))
+
+    return encode
+
+
+encode_row: Callable[[Any], str] = _make_encoder()
+
+
+def body_of(encoded: list[bytes]) -> bytes:
+    """The exact request body ``{"schema_rows":[...]}`` for these encoded rows."""
+    return PREFIX + b",".join(encoded) + SUFFIX
+
+
+@dataclass(slots=True)
+class Batch:
+    """Rows ready to POST: ``body`` is exactly what goes on the wire.
+
+    ``lines`` are the source lines of ``rows``; ``oversize`` marks a single row that alone exceeds
+    the byte limit (Monetate will likely refuse it; it is sent alone).
+    """
+
+    rows: list[dict[str, Any]]
+    lines: list[int]
+    body: bytes
+    oversize: bool = False
+    encoded: list[bytes] = field(default_factory=list, repr=False)
+
+    @classmethod
+    def of(
+        cls, rows: list[dict[str, Any]], lines: list[int], encoded: list[bytes], oversize: bool = False
+    ) -> Batch:
+        return cls(rows, lines, body_of(encoded), oversize, encoded)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def split(self) -> tuple[Batch, Batch]:
+        """Two halves (first half no smaller), reusing the encoded rows — for bisection."""
+        if len(self.rows) < 2:
+            raise ValueError("a batch of one row cannot be split")
+        mid = (len(self.rows) + 1) // 2
+        return (
+            Batch.of(self.rows[:mid], self.lines[:mid], self.encoded[:mid]),
+            Batch.of(self.rows[mid:], self.lines[mid:], self.encoded[mid:]),
+        )
+
+
+class Batcher:
+    """Accumulates rows; :meth:`add` hands back a full batch when the next row would not fit."""
+
+    def __init__(self, max_rows: int, max_bytes: int) -> None:
+        if max_rows < 1:
+            raise ValueError("max_rows must be at least 1")
+        if max_bytes < OVERHEAD + 2:
+            raise ValueError(f"max_bytes must be at least {OVERHEAD + 2}")
+        self.max_rows = max_rows
+        self.max_bytes = max_bytes
+        self._reset()
+
+    def _reset(self) -> None:
+        self._rows: list[dict[str, Any]] = []
+        self._lines: list[int] = []
+        self._encoded: list[bytes] = []
+        self._size = OVERHEAD - 1  # the first row brings no comma
+
+    @property
+    def pending(self) -> int:
+        """Rows held, not yet handed out."""
+        return len(self._rows)
+
+    def add(self, line: int, row: dict[str, Any]) -> Batch | None:
+        """Take a row; returns the previous batch when this row does not fit in it.
+
+        Raises :class:`RowError` (nothing changes) if the row cannot be encoded as UTF-8 JSON.
+        """
+        try:
+            data = encode_row(row).encode()
+        except (UnicodeEncodeError, TypeError, ValueError) as exc:
+            raise RowError(f"row cannot be encoded as JSON: {exc}") from None
+        size = self._size + len(data) + 1
+        full: Batch | None = None
+        if self._rows and (len(self._rows) >= self.max_rows or size > self.max_bytes):
+            full = self._emit()
+            size = self._size + len(data) + 1
+        self._rows.append(row)
+        self._lines.append(line)
+        self._encoded.append(data)
+        self._size = size
+        return full
+
+    def flush(self) -> Batch | None:
+        """The rows held, as a batch (None when empty)."""
+        return self._emit() if self._rows else None
+
+    def _emit(self) -> Batch:
+        oversize = self._size > self.max_bytes
+        batch = Batch.of(self._rows, self._lines, self._encoded, oversize)
+        self._reset()
+        return batch

@@ -1,0 +1,144 @@
+"""Schema-aware row coercion: source rows (CSV cells, JSON objects) → Monetate-typed rows.
+
+:func:`compile_coercer` resolves columns to fields once and builds a plan of
+``(source key, field name, text converter, value converter)``; :meth:`RowCoercer.coerce` is a
+loop over that plan. An empty or whitespace-only cell and a JSON null mean "absent".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Literal
+
+from ..errors import RowError
+from ..schema import FieldSpec, SchemaSpec
+from .converters import STRING, Absent, Converter, Invalid, converter_for, escape_item
+
+__all__ = ["Policy", "RowCoercer", "compile_coercer", "escape_item"]
+
+Policy = Literal["reject", "ignore", "add"]
+_Step = tuple[str, str, Any, Any]
+
+
+class RowCoercer:
+    """Coerces rows of one source against one schema (build it with :func:`compile_coercer`).
+
+    ``mapping`` is source column → field name; ``unknown_columns`` lists columns that are not
+    fields (for JSON rows it grows as new keys are seen); ``missing_fields`` lists the fields every
+    row needs that no CSV column maps to. Under ``add`` unknown columns are passed on as STRING
+    fields of the same (stripped) name; under ``reject`` a JSON row with an unknown key is a row
+    error, while for CSV the caller raises ``UnknownColumnsError`` from ``unknown_columns``.
+    """
+
+    def __init__(self, schema: SchemaSpec, columns: list[str] | None, unknown: Policy, naive_tz: str) -> None:
+        if unknown not in ("reject", "ignore", "add"):
+            raise ValueError(f"unknown-columns policy must be reject, ignore or add, not {unknown!r}")
+        self.schema = schema
+        self.columns = columns
+        self.unknown = unknown
+        self.mapping: dict[str, str] = {}
+        self.unknown_columns: list[str] = []
+        self._converters = {
+            name: converter_for(spec.data_type, naive_tz) for name, spec in schema.fields.items()
+        }
+        self._lowered: dict[str, str | None] = {}
+        for name in schema.fields:
+            key = name.strip().lower()
+            self._lowered[key] = None if key in self._lowered else name  # None: ambiguous
+        self._required = [(f.name, _missing_message(f)) for f in schema.fields.values() if _needed(f)]
+        self._steps: dict[str, _Step | None] = {}
+        plan: list[_Step] = []
+        if columns is not None:
+            taken: set[str] = set()
+            for column in columns:
+                step = self._resolve(column, taken)
+                if step is not None:
+                    taken.add(step[1])
+                    plan.append(step)
+        self._plan = plan
+        mapped = set(self.mapping.values())
+        self.missing_fields = [] if columns is None else [n for n, _ in self._required if n not in mapped]
+
+    def _resolve(self, column: str, taken: set[str] | None = None) -> _Step | None:
+        """The plan step of a source column, recording it in ``mapping`` or ``unknown_columns``."""
+        name: str | None = column if column in self.schema.fields else None
+        if name is None:
+            name = self._lowered.get(column.strip().lower())
+        if name is not None and taken is not None and name in taken:
+            name = None  # a second column for the same field
+        converter: Converter
+        if name is not None:
+            converter = self._converters[name]
+        else:
+            self.unknown_columns.append(column)
+            if self.unknown != "add" or not column.strip():
+                return None
+            name, converter = column.strip(), STRING
+        self.mapping[column] = name
+        return (column, name, converter.text, converter.value)
+
+    def coerce(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """The Monetate row for ``raw``; raises :class:`RowError` naming the field."""
+        out: dict[str, Any] = {}
+        steps: Iterable[_Step] = self._plan if self.columns is not None else self._json_steps(raw)
+        for key, name, text, value in steps:
+            cell = raw.get(key)
+            if cell.__class__ is str:
+                cell = cell.strip()
+                if not cell:
+                    continue
+                if text is not None:
+                    try:
+                        cell = text(cell)
+                    except Invalid as exc:
+                        raise RowError(f"field {name!r} {exc}", field=name) from None
+                    except Absent:
+                        continue
+                out[name] = cell
+            elif cell is not None:
+                try:
+                    out[name] = value(cell)
+                except Invalid as exc:
+                    raise RowError(f"field {name!r} {exc}", field=name) from None
+                except Absent:
+                    continue
+        for name, message in self._required:
+            if name not in out:
+                raise RowError(message, field=name)
+        return out
+
+    def _json_steps(self, raw: dict[str, Any]) -> list[_Step]:
+        steps = self._steps
+        plan: list[_Step] = []
+        for key in raw:
+            try:
+                step = steps[key]
+            except KeyError:
+                step = steps[key] = self._resolve(key)
+            if step is not None:
+                plan.append(step)
+            elif self.unknown == "reject" and key not in self.mapping:
+                raise RowError(
+                    f"field {key!r} is not in schema {self.schema.name!r} (UNKNOWN_COLUMNS=reject)", field=key
+                )
+        return plan
+
+
+def _needed(spec: FieldSpec) -> bool:
+    return spec.identifier or spec.unique_key or spec.required
+
+
+def _missing_message(spec: FieldSpec) -> str:
+    role = "identifier" if spec.identifier else "unique key" if spec.unique_key else "required"
+    return f"{role} field {spec.name!r} is missing"
+
+
+def compile_coercer(
+    schema: SchemaSpec,
+    columns: list[str] | None,
+    *,
+    unknown: Policy = "reject",
+    naive_tz: str = "UTC",
+) -> RowCoercer:
+    """A coercer for rows with these ``columns`` (CSV header), or None for JSON rows (keys per row)."""
+    return RowCoercer(schema, columns, unknown, naive_tz)

@@ -1,0 +1,77 @@
+"""The per-file report (DESIGN.md "Report") and its invariant read = posted + rejected + parked."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+Status = Literal["complete", "partial", "failed"]
+
+
+class ReportInvariantError(AssertionError):
+    """The counts do not add up: a bug, never the input's fault."""
+
+
+@dataclass
+class Counts:
+    read: int = 0
+    posted: int = 0
+    rejected: int = 0
+    parked: int = 0
+
+    def check(self) -> None:
+        if self.read != self.posted + self.rejected + self.parked:
+            raise ReportInvariantError(
+                f"counts do not add up: read {self.read} != posted {self.posted} + rejected "
+                f"{self.rejected} + parked {self.parked}"
+            )
+
+    def add(self, other: Counts) -> None:
+        self.read += other.read
+        self.posted += other.posted
+        self.rejected += other.rejected
+        self.parked += other.parked
+
+
+@dataclass
+class Report:
+    """What happened to one file; written to ``reports/<schema>/<file>.report.json``."""
+
+    source: dict[str, Any]
+    schema: str
+    status: Status = "partial"
+    dry_run: bool = False
+    format: str | None = None
+    counts: Counts = field(default_factory=Counts)
+    timings: dict[str, Any] = field(default_factory=dict)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    rejects_key: str | None = None
+    reject_reasons: dict[str, int] = field(default_factory=dict)
+    batches: dict[str, int] = field(default_factory=lambda: {"posted": 0, "parked": 0, "posts": 0})
+    invocations: int = 1
+
+    def fail(self, code: str, message: str, **extra: Any) -> None:
+        self.status = "failed"
+        self.errors.append({"code": code, "message": message, **extra})
+
+    def to_dict(self) -> dict[str, Any]:
+        self.counts.check()
+        data = asdict(self)
+        data["counts"] = asdict(self.counts)
+        return data
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False).encode()
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Report:
+        data = dict(data)
+        data["counts"] = Counts(**data.get("counts", {}))
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,1 @@
+"""The local stack: a Monetate sandbox and AWS emulator wiring for tests and demos."""
