@@ -16,7 +16,7 @@ Our rules, on the transformed template:
   AWS's own definitions for the same reason;
 * encryption at rest on every bucket, queue and table; the bucket has a TLS-only bucket policy and
   blocks public access; queues deny non-TLS access;
-* every log group has a retention.
+* every log group has a retention; every API method has an integration.
 
 ``transform_template()`` and ``load_template()`` are shared with ``tests/functional``.
 """
@@ -52,7 +52,7 @@ STAR_RESOURCE_ACTIONS: dict[str, str] = {
     "xray:GetSamplingRules": "X-Ray sampling rules are read account-wide",
     "xray:GetSamplingTargets": "X-Ray sampling targets are read account-wide",
     "xray:GetSamplingStatisticSummaries": "X-Ray sampling statistics are account-wide",
-    "cloudwatch:PutMetricData": "CloudWatch metrics have no resource-level permissions (use a namespace condition)",
+    "cloudwatch:PutMetricData": "CloudWatch metrics have no resource-level permissions (scope by namespace)",
 }
 
 #: Managed policies the functions may carry, and why their "*" resources are acceptable.
@@ -83,7 +83,8 @@ def load_template(path: str | Path) -> dict[str, Any]:
     except Exception as exc:  # the decoder raises several types; all mean "not a readable template"
         raise TemplateCheckError([f"{path}: cannot parse the template: {exc}"]) from None
     # cfn-lint's nodes carry line marks; a JSON round trip gives plain builtins.
-    return json.loads(json.dumps(node))
+    plain: dict[str, Any] = json.loads(json.dumps(node))
+    return plain
 
 
 class TemplateCheckError(Exception):
@@ -99,12 +100,11 @@ def _with_placeholder_code(template: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(template)
     for logical_id, res in out.get("Resources", {}).items():
         props = res.get("Properties") or {}
-        if res.get("Type") == "AWS::Serverless::Function" and isinstance(props.get("CodeUri"), str):
-            if not props["CodeUri"].startswith("s3://"):
-                props["CodeUri"] = _PLACEHOLDER_S3.format(logical_id)
-        if res.get("Type") == "AWS::Serverless::LayerVersion" and isinstance(props.get("ContentUri"), str):
-            if not props["ContentUri"].startswith("s3://"):
-                props["ContentUri"] = _PLACEHOLDER_S3.format(logical_id)
+        key = {"AWS::Serverless::Function": "CodeUri", "AWS::Serverless::LayerVersion": "ContentUri"}.get(
+            res.get("Type", "")
+        )
+        if key and isinstance(props.get(key), str) and not props[key].startswith("s3://"):
+            props[key] = _PLACEHOLDER_S3.format(logical_id)
     return out
 
 
@@ -115,18 +115,34 @@ def transform_template(
     region: str = "us-east-1",
 ) -> dict[str, Any]:
     """Run the strict SAM transform offline and return the CloudFormation template."""
+    import boto3
+    from samtranslator.metrics.metrics import DummyMetricsPublisher, Metrics
     from samtranslator.model.exceptions import InvalidDocumentException
+    from samtranslator.parser.parser import Parser
     from samtranslator.translator.arn_generator import ArnGenerator
-    from samtranslator.translator.transform import transform
+    from samtranslator.translator.translator import Translator
+    from samtranslator.utils.py27hash_fix import (
+        to_py27_compatible_template,
+        undo_mark_unicode_str_in_template,
+    )
 
     raw = load_template(template) if isinstance(template, (str, Path)) else template
-    values = dict(SAMPLE_PARAMETERS)
+    fragment = _with_placeholder_code(raw)
+    values: dict[str, Any] = dict(SAMPLE_PARAMETERS)
     values.update(parameters or {})
-    values.setdefault("AWS::Region", region)
+    loader = _OfflineManagedPolicyLoader()
     previous_region = ArnGenerator.BOTO_SESSION_REGION_NAME
-    ArnGenerator.BOTO_SESSION_REGION_NAME = region
     try:
-        return transform(_with_placeholder_code(raw), values, _OfflineManagedPolicyLoader())  # type: ignore[arg-type]
+        # What samtranslator.translator.transform.transform() does, plus an explicit boto3 Session
+        # (creating one is local: it only fixes the region for the pseudo parameters and partition).
+        to_py27_compatible_template(fragment, values)
+        metrics = Metrics("ServerlessTransform", DummyMetricsPublisher())
+        translator = Translator(
+            None, Parser(), boto_session=boto3.session.Session(region_name=region), metrics=metrics
+        )
+        cfn = translator.translate(fragment, parameter_values=values, get_managed_policy_map=loader.load)
+        metrics.publish()  # to the dummy publisher; silences samtranslator's "unpublished metrics" note
+        return undo_mark_unicode_str_in_template(cfn)  # type: ignore[no-any-return]
     except InvalidDocumentException as exc:
         raise TemplateCheckError([f"SAM transform: {cause.message}" for cause in exc.causes]) from None
     except Exception as exc:  # samtranslator raises a few other exception types for bad input
@@ -156,6 +172,15 @@ def _as_list(value: Any) -> list[Any]:
     return out
 
 
+_POLICY_DOCUMENT_TYPES = (
+    "AWS::IAM::Policy",
+    "AWS::IAM::ManagedPolicy",
+    "AWS::IAM::RolePolicy",
+    "AWS::S3::BucketPolicy",
+    "AWS::SQS::QueuePolicy",
+)
+
+
 def iter_policy_statements(cfn: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """(where, statement) for every inline statement of roles, IAM policies and resource policies."""
     for logical_id, res in cfn.get("Resources", {}).items():
@@ -163,17 +188,16 @@ def iter_policy_statements(cfn: dict[str, Any]) -> Iterator[tuple[str, dict[str,
         kind = res.get("Type")
         docs: list[tuple[str, Any]] = []
         if kind == "AWS::IAM::Role":
-            for pol in _as_list(props.get("Policies", [])):
-                docs.append((f"{logical_id}/{pol.get('PolicyName', '?')}", pol.get("PolicyDocument")))
-        elif kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::RolePolicy"):
-            docs.append((logical_id, props.get("PolicyDocument")))
-        elif kind in ("AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy"):
+            for item in _as_list(props.get("Policies", [])):
+                for pol in _branches(item):  # SAM keeps Fn::If around conditional policies
+                    docs.append((f"{logical_id}/{pol.get('PolicyName', '?')}", pol.get("PolicyDocument")))
+        elif kind in _POLICY_DOCUMENT_TYPES:
             docs.append((logical_id, props.get("PolicyDocument")))
         for where, doc in docs:
             for d in _branches(doc):
                 if not isinstance(d, dict):
                     continue
-                for stmt in _as_list(d.get("Statement", [])):
+                for stmt in [b for item in _as_list(d.get("Statement", [])) for b in _branches(item)]:
                     if isinstance(stmt, dict):
                         yield where, stmt
 
@@ -199,11 +223,11 @@ def check_contract(raw: dict[str, Any], cfn: dict[str, Any]) -> list[str]:
     for logical_id, (code_uri, handler) in CONTRACT_FUNCTIONS.items():
         res = resources.get(logical_id)
         if not res or res.get("Type") != "AWS::Serverless::Function":
-            problems.append(f"{logical_id}: missing (the contract has three functions: {', '.join(CONTRACT_FUNCTIONS)})")
+            problems.append(f"{logical_id}: missing; the contract has {', '.join(CONTRACT_FUNCTIONS)}")
             continue
         props = res.get("Properties") or {}
         if str(props.get("CodeUri", "")).rstrip("/") + "/" != code_uri:
-            problems.append(f"{logical_id}: CodeUri is {props.get('CodeUri')!r}; the contract says {code_uri!r}")
+            problems.append(f"{logical_id}: CodeUri is {props.get('CodeUri')!r}; contract: {code_uri!r}")
         got = props.get("Handler", globals_fn.get("Handler"))
         if got != handler:
             problems.append(f"{logical_id}: Handler is {got!r}; the contract says {handler!r}")
@@ -215,7 +239,7 @@ def check_contract(raw: dict[str, Any], cfn: dict[str, Any]) -> list[str]:
         if content != LAYER_CONTENT_URI:
             problems.append(f"{LAYER_ID}: ContentUri is {content!r}; expected {LAYER_CONTENT_URI!r}")
         if not str((layer.get("Metadata") or {}).get("BuildMethod", "")).startswith("python3"):
-            problems.append(f"{LAYER_ID}: Metadata.BuildMethod must be python3.x so sam build installs requirements.txt")
+            problems.append(f"{LAYER_ID}: Metadata.BuildMethod must be python3.x to install requirements")
 
     layer_ids = {k for k in _resources(cfn, "AWS::Lambda::LayerVersion") if k.startswith(LAYER_ID)}
     for logical_id, res in _resources(cfn, "AWS::Lambda::Function").items():
@@ -247,10 +271,15 @@ def check_policies(cfn: dict[str, Any]) -> list[str]:
         if "NotResource" in stmt or "NotAction" in stmt:
             problems.append(f"{where} [{sid}]: NotAction/NotResource in an Allow statement widens it; avoid")
     for logical_id, role in _resources(cfn, "AWS::IAM::Role").items():
-        for arn in _as_list((role.get("Properties") or {}).get("ManagedPolicyArns", [])):
+        arns = [
+            a
+            for item in _as_list((role.get("Properties") or {}).get("ManagedPolicyArns", []))
+            for a in _branches(item)
+        ]
+        for arn in arns:
             name = _managed_policy_name(arn)
             if name not in ALLOWED_MANAGED_POLICIES:
-                problems.append(f"{logical_id}: managed policy {name!r} is not on the allow-list; use inline statements")
+                problems.append(f"{logical_id}: managed policy {name!r} is not allow-listed; use inline ones")
     return problems
 
 
@@ -293,10 +322,28 @@ def check_encryption(cfn: dict[str, Any]) -> list[str]:
     return problems
 
 
+def check_api(cfn: dict[str, Any]) -> list[str]:
+    """Every method of every REST API definition is wired to an integration (SAM merges them in)."""
+    problems: list[str] = []
+    for logical_id, res in _resources(cfn, "AWS::ApiGateway::RestApi").items():
+        body = (res.get("Properties") or {}).get("Body") or {}
+        for path, item in (body.get("paths") or {}).items():
+            for alt in _branches(item):
+                for method, op in (alt or {}).items():
+                    if method.startswith("x-") or method == "parameters":
+                        continue
+                    if "x-amazon-apigateway-integration" not in (op or {}):
+                        problems.append(
+                            f"{logical_id}: {method.upper()} {path} has no integration "
+                            "(a DefinitionBody path without a function Api event, or MergeDefinitions off)"
+                        )
+    return problems
+
+
 def _has_tls_deny(doc: Any) -> bool:
     if not isinstance(doc, dict):
         return False
-    for stmt in _as_list(doc.get("Statement", [])):
+    for stmt in [b for item in _as_list(doc.get("Statement", [])) for b in _branches(item)]:
         cond = (stmt.get("Condition") or {}).get("Bool") or {}
         if stmt.get("Effect") == "Deny" and str(cond.get("aws:SecureTransport")).lower() == "false":
             return True
@@ -310,7 +357,7 @@ def check(path: str | Path) -> list[str]:
         cfn = transform_template(raw)
     except TemplateCheckError as exc:
         return exc.problems
-    return check_contract(raw, cfn) + check_policies(cfn) + check_encryption(cfn)
+    return check_contract(raw, cfn) + check_policies(cfn) + check_encryption(cfn) + check_api(cfn)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 import pytest
 import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from requests import PreparedRequest, Response
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,9 @@ class KeyPair:
 
 def _pair(private_key: rsa.RSAPrivateKey) -> KeyPair:
     def pem(fmt: serialization.PrivateFormat) -> str:
-        return private_key.private_bytes(serialization.Encoding.PEM, fmt, serialization.NoEncryption()).decode()
+        return private_key.private_bytes(
+            serialization.Encoding.PEM, fmt, serialization.NoEncryption()
+        ).decode()
 
     public = private_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -123,7 +125,7 @@ class FakeTransport(BaseAdapter):
         else:
             response._content = body.encode() if isinstance(body, str) else bytes(body)  # type: ignore[call-overload]
             response.headers = CaseInsensitiveDict(headers)
-        response._content_consumed = True
+        response._content_consumed = True  # type: ignore[attr-defined]
         response.encoding = "utf-8"
         response.url = str(request.url)
         response.request = request

@@ -11,10 +11,9 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.parameters import base as parameters_base
 from cryptography.hazmat.primitives import serialization
-from moto import mock_aws
-
 from monetate_ingest.credentials import Credentials, SecretCredentials, parse_secret
 from monetate_ingest.errors import CredentialsError, TransientApiError
+from moto import mock_aws
 
 
 def assert_no_secret(exc: BaseException, key_pair: Any, text: str | None = None) -> None:
@@ -238,12 +237,12 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    parameters.clear_caches()
-    parameters_base.DEFAULT_PROVIDERS.clear()
+    parameters.clear_caches()  # type: ignore[no-untyped-call]
+    parameters_base.DEFAULT_PROVIDERS.clear()  # type: ignore[attr-defined]
     with mock_aws():
         yield boto3.client("secretsmanager")
-    parameters.clear_caches()
-    parameters_base.DEFAULT_PROVIDERS.clear()
+    parameters.clear_caches()  # type: ignore[no-untyped-call]
+    parameters_base.DEFAULT_PROVIDERS.clear()  # type: ignore[attr-defined]
 
 
 def test_reads_the_secret_through_powertools_and_refresh_rereads(

@@ -6,7 +6,6 @@ from typing import Any
 
 import jwt
 import pytest
-
 from monetate_ingest.credentials import Credentials
 from monetate_ingest.jwt_signer import sign_jwt
 
@@ -20,9 +19,7 @@ def test_signs_username_and_iat_with_each_algorithm(algorithm: Any, key_pair: An
     # Then its header names the algorithm, its signature verifies with the public key,
     # and its claims are the username and the whole-second issue time
     assert jwt.get_unverified_header(token)["alg"] == algorithm
-    claims = jwt.decode(
-        token, key_pair.public_pem, algorithms=[algorithm], options={"verify_iat": False}
-    )
+    claims = jwt.decode(token, key_pair.public_pem, algorithms=[algorithm], options={"verify_iat": False})
     assert claims == {"username": "api-123-example", "iat": 1_700_000_000}
 
 

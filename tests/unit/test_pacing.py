@@ -104,16 +104,15 @@ def test_a_refusal_reserves_nothing() -> None:
 
 
 def test_reservations_queue_callers_one_spacing_apart() -> None:
-    # Given three callers arriving at the same instant (the fake sleep only records)
+    # Given three callers arriving at the same instant
     clock = FakeClock()
-    waits: list[float] = []
-    pacer = Pacer(clock=clock, sleep=waits.append)
-    # When each reserves
+    pacer = Pacer(clock=clock, sleep=clock.sleep)
+    # When each reserves (the clock is wound back: they all arrived at t=1000)
     for _ in range(3):
         pacer.acquire(max_wait=10)
-        clock.now = 1000.0  # pretend none of them has slept yet: they reserved concurrently
+        clock.now = 1000.0
     # Then their slots are 0, 1 and 2 spacings away
-    assert waits == pytest.approx([pacer.spacing, 2 * pacer.spacing])
+    assert clock.sleeps == pytest.approx([pacer.spacing, 2 * pacer.spacing])
     assert pacer.next_free_in() == pytest.approx(3 * pacer.spacing)
 
 
@@ -131,7 +130,7 @@ def test_negative_interval_is_refused() -> None:
 
 def test_concurrent_callers_are_released_at_least_one_spacing_apart() -> None:
     # Given a real-clock pacer with a short interval and eight threads starting together
-    pacer = Pacer(min_interval=0.05, margin=0.0)
+    pacer = Pacer(min_interval=0.1, margin=0.0)
     released: list[float] = []
     lock = threading.Lock()
     barrier = threading.Barrier(8)
@@ -152,5 +151,7 @@ def test_concurrent_callers_are_released_at_least_one_spacing_apart() -> None:
     released.sort()
     assert len(released) == 8
     gaps = [b - a for a, b in zip(released, released[1:], strict=False)]
-    assert min(gaps) >= 0.05 - 0.002  # release stamps are taken after the slot, never before
+    # (the stamps are taken after each release, so thread wake-up jitter of a few ms shows up)
+    assert min(gaps) >= 0.1 - 0.015
+    assert released[-1] - released[0] >= 7 * 0.1 - 0.015
     assert pacer.granted == 8

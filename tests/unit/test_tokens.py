@@ -10,8 +10,6 @@ from urllib.parse import parse_qs, urlsplit
 import jwt
 import pytest
 import requests
-from requests import PreparedRequest
-
 from monetate_ingest.credentials import Credentials, parse_secret
 from monetate_ingest.errors import (
     AuthenticationError,
@@ -22,6 +20,7 @@ from monetate_ingest.errors import (
 )
 from monetate_ingest.retry import RetryPolicy
 from monetate_ingest.tokens import TokenProvider
+from requests import PreparedRequest
 
 REFRESH_URL = "https://api.example.test/api/auth/v0/refresh/"
 
@@ -94,8 +93,12 @@ def rig(fake_http: Callable[..., Any], creds: Credentials) -> Any:
         def provider(self, **kwargs: Any) -> TokenProvider:
             kwargs.setdefault("ttl", 3600)
             return TokenProvider(
-                self.source, REFRESH_URL, session=self.session, clock=self.clock,
-                sleep=self.sleeps.append, **kwargs,
+                self.source,
+                REFRESH_URL,
+                session=self.session,
+                clock=self.clock,
+                sleep=self.sleeps.append,
+                **kwargs,
             )
 
     return Rig()
@@ -200,7 +203,7 @@ def test_401_rereads_the_secret_once_then_succeeds(rig: Any) -> None:
 
 def test_second_401_is_an_authentication_error(rig: Any) -> None:
     # Given Monetate refusing every JWT
-    refused = (401, {"meta": {"code": 401, "errors": []}, "data": {}}, {})
+    refused: Any = (401, {"meta": {"code": 401, "errors": []}, "data": {}}, {})
     rig.server.script = [refused, refused, refused]
     provider = rig.provider()
     # When a token is requested  Then AuthenticationError after exactly two attempts

@@ -22,6 +22,7 @@ from .coercion import RowCoercer, compile_coercer
 from .concurrency import AdaptiveLimit
 from .delivery import BisectResult, PartialDeliveryError, post_with_bisection
 from .errors import (
+    BadRequestError,
     FileFormatError,
     KeyRevokedError,
     RateLimitedError,
@@ -43,6 +44,18 @@ MAX_REJECTS_PER_UNIT = 1_000
 #: JSON files: rows looked at for unknown fields before anything is posted.
 JSON_PEEK_ROWS = 1_000
 MAX_REASON_KEYS = 50
+
+
+class _FieldsRefusedError(UnknownColumnsError):
+    """``UNKNOWN_COLUMNS=add``, but Monetate refused to add the columns as fields (PATCH 400)."""
+
+    def __init__(self, schema: str, columns: list[str], reason: str) -> None:
+        super().__init__(schema, columns)
+        names = ", ".join(repr(c) for c in columns)
+        self.args = (
+            f"columns {names} are not fields of schema {schema!r} and Monetate refused to add them "
+            f"as STRING fields ({reason}). Rename the columns, or set UNKNOWN_COLUMNS=ignore to drop them.",
+        )
 
 
 @dataclass
@@ -122,7 +135,7 @@ class FileIngest:
             self._save_checkpoint()
             self._write_report()
             return report
-        if report.status != "failed":
+        if not report.errors:
             report.status = "complete"
         self._finish(started)
         return report
@@ -177,7 +190,7 @@ class FileIngest:
         self.report.format = source.format
         rows: Iterator[SourceRow] = iter(source)
         if source.format == "csv":
-            columns = source.header()
+            columns = source.header() or []
         else:
             peeked = list(itertools.islice(rows, JSON_PEEK_ROWS))
             columns = _keys_of(peeked)
@@ -191,12 +204,16 @@ class FileIngest:
         coercer = compile_coercer(
             schema, columns if csv else None, unknown=policy, naive_tz=self.settings.naive_datetime_tz
         )
-        unknown = coercer.unknown_columns if csv else _unknown_keys(coercer, columns)
+        # JSON keys are resolved per row; the peeked rows' keys stand for the file's columns.
+        unknown = (coercer if csv else compile_coercer(schema, columns, unknown=policy)).unknown_columns
         if unknown and policy == "reject":
             raise UnknownColumnsError(schema.name, unknown)
         if unknown and policy == "add" and not self.ref.dry_run:
             fields = {c.strip(): {"data_type": "STRING"} for c in unknown}
-            self.deps.client.add_fields(schema.name, fields)
+            try:
+                self.deps.client.add_fields(schema.name, fields)
+            except BadRequestError as exc:  # Monetate refused the new fields: fail with a report
+                raise _FieldsRefusedError(schema.name, unknown, exc.message) from exc
             logger.info("added fields to schema", extra={"schema": schema.name, "fields": sorted(fields)})
             schema = self.deps.schemas.refresh(schema.name)
             coercer = compile_coercer(
@@ -380,7 +397,3 @@ def _keys_of(rows: list[SourceRow]) -> list[str]:
             for k in row.values:
                 seen.setdefault(k, None)
     return list(seen)
-
-
-def _unknown_keys(coercer: RowCoercer, keys: list[str]) -> list[str]:
-    return [k for k in keys if coercer.resolve(k) is None]

@@ -17,7 +17,7 @@ from .checkpoint import DynamoCheckpointStore
 from .continuation import Continuer, LambdaContinuer
 from .errors import KeyRevokedError
 from .file_ingest import FileIngest, IngestDeps
-from .observability import NAMESPACE, SERVICE, logger, metrics
+from .observability import NAMESPACE, SERVICE, logger
 from .report import Counts, Report
 from .s3_events import FileRef, Ignored, files_in_event
 from .settings import Settings, load_settings
@@ -84,7 +84,7 @@ def make_handler(runtime_factory: Callable[[], IngestRuntime] = default_runtime)
                 holder.append(runtime_factory())
             return holder[0]
 
-    @metrics.log_metrics
+    @logger.inject_lambda_context(clear_state=True)
     def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         rt = runtime()
         if "continuation" in event:
@@ -117,7 +117,9 @@ def _run_once(rt: IngestRuntime, ref: FileRef, context: Any) -> dict[str, Any]:
     config = IdempotencyConfig(expires_after_seconds=IDEMPOTENCY_SECONDS)
     config.register_lambda_context(context)
 
-    @idempotent_function(data_keyword_argument="file", persistence_store=rt.idempotency, config=config)
+    @idempotent_function(  # type: ignore[untyped-decorator]
+        data_keyword_argument="file", persistence_store=rt.idempotency, config=config
+    )
     def process(file: dict[str, Any]) -> dict[str, Any]:
         report = _run_file(rt, ref, context)
         if report.status == "failed":
@@ -125,7 +127,8 @@ def _run_once(rt: IngestRuntime, ref: FileRef, context: Any) -> dict[str, Any]:
         return _summary(ref, report)
 
     try:
-        return process(file={"bucket": ref.bucket, "key": ref.key, "etag": ref.etag})
+        result: dict[str, Any] = process(file={"bucket": ref.bucket, "key": ref.key, "etag": ref.etag})
+        return result
     except _FileFailed as failed:
         return _summary(ref, failed.report)
     except IdempotencyAlreadyInProgressError:
@@ -140,7 +143,9 @@ def _run_file(rt: IngestRuntime, ref: FileRef, context: Any) -> Report:
         report = job.run()
     except KeyRevokedError:
         _emit(ref, job.report, job.counts_before)
-        metrics.add_metric(name="KeyRevoked", unit=MetricUnit.Count, value=1)
+        revoked = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
+        revoked.add_metric(name="KeyRevoked", unit=MetricUnit.Count, value=1)
+        revoked.flush_metrics()
         if rt.publish:
             rt.publish(ref, job.report)
         logger.error("Monetate refused the API key (403); file stopped", extra={"counts": job.report.counts.__dict__})

@@ -29,9 +29,10 @@ the cost and the extra failure modes.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .dead_letters import (
     ROWS_REJECTED,
@@ -45,7 +46,7 @@ from .dead_letters import (
 from .envelope import Envelope, parse_envelope
 from .errors import EnvelopeError, KeyRevokedError, RowError, UnknownSchemaError
 from .message_idempotency import Claims, ClaimState
-from .observability import logger
+from .observability import logger, metrics
 
 if TYPE_CHECKING:
     from .batching import Batch
@@ -54,6 +55,8 @@ if TYPE_CHECKING:
     from .settings import Settings
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class MonetateApi(Protocol):
@@ -71,13 +74,11 @@ class MetricsSink(Protocol):
 
 
 class PowertoolsMetricsSink:
-    """Counts on the shared Powertools ``metrics`` (flushed by ``@metrics.log_metrics`` in app.py);
+    """Counts on the shared Powertools ``metrics`` (flushed by ``@metrics.log_metrics`` on the handler);
     per-schema counts go out as single metrics with a ``schema`` dimension."""
 
     def count(self, name: str, value: int, *, schema: str | None = None) -> None:
         from aws_lambda_powertools.metrics import MetricUnit, single_metric
-
-        from .observability import metrics
 
         if schema is None:
             metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
@@ -114,6 +115,8 @@ class PostRecordsDeps:
     metrics: MetricsSink = field(default_factory=PowertoolsMetricsSink)
     #: Stop taking new POSTs when less than this is left of the invocation (the rest is retried).
     deadline_margin_ms: int = 10_000
+    #: Idempotency reads/writes in flight at once (one DynamoDB round-trip per message otherwise).
+    idempotency_concurrency: int = 16
 
 
 def build_deps(
@@ -156,21 +159,22 @@ def default_deps() -> PostRecordsDeps:
 def make_handler(deps: PostRecordsDeps | Callable[[], PostRecordsDeps] | None = None) -> Handler:
     """The Lambda handler for SQS events. ``deps`` (or a factory of them) is resolved on the first
     invocation, so importing the handler makes no network call."""
+    lock = threading.Lock()
     resolved: list[PostRecordsDeps] = []
 
     def get_deps() -> PostRecordsDeps:
-        if not resolved:
-            if isinstance(deps, PostRecordsDeps):
-                resolved.append(deps)
-            else:
-                resolved.append((deps or default_deps)())
-        return resolved[0]
+        with lock:
+            if not resolved:
+                resolved.append(deps if isinstance(deps, PostRecordsDeps) else (deps or default_deps)())
+            return resolved[0]
 
+    @metrics.log_metrics
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
         d = get_deps()
         d.claims.register_lambda_context(context)
+        logger.append_keys(aws_request_id=getattr(context, "aws_request_id", None))
         records = event.get("Records") or []
         clock = _remaining_clock(context)
         outcome = process_messages([(r["messageId"], r["body"]) for r in records], d, remaining_ms=clock)
@@ -244,7 +248,7 @@ def process_messages(
         run.revoked = True
         deps.metrics.count("KeyRevoked", 1)
         logger.error(
-            "Monetate refused the API key (403): key revoked; stopping, every message of the batch will be retried",
+            "Monetate answered 403 (API key revoked): stopped; every message of the batch will be retried",
             extra={"messages": len(msgs)},
         )
     return run.settle(msgs)
@@ -279,6 +283,7 @@ class _Run:
         self.revoked = False
         self.posts = 0
         self.owners: list[tuple[int, int]] = []  # tag → (message pos, row index)
+        self._records: list[Callable[[], None]] = []  # idempotency writes, run in parallel at the end
 
     # 2. schemas
     def resolve_schemas(self, msgs: list[_Msg]) -> dict[str, SchemaSpec]:
@@ -339,15 +344,20 @@ class _Run:
 
     # 4. idempotency claims
     def claim(self, msgs: list[_Msg]) -> None:
-        for m in _live(msgs):
-            if m.identity is None:
-                continue
+        """One conditional put per message, in parallel (a round-trip each would dominate)."""
+        todo = [m for m in _live(msgs) if m.identity is not None]
+
+        def claim_one(m: _Msg) -> ClaimState | Exception:
+            assert m.identity is not None
             try:
-                state = self.deps.claims.claim(m.identity, self.remaining_ms())
+                return self.deps.claims.claim(m.identity, self.remaining_ms())
             except Exception as exc:
-                m.transient = f"idempotency record unavailable: {_describe(exc)}"
-                continue
-            if state is ClaimState.CLAIMED:
+                return exc
+
+        for m, state in zip(todo, _parallel(claim_one, todo, self.deps.idempotency_concurrency), strict=True):
+            if isinstance(state, Exception):
+                m.transient = f"idempotency record unavailable: {_describe(state)}"
+            elif state is ClaimState.CLAIMED:
                 m.claimed = True
             elif state is ClaimState.COMPLETED:
                 m.skipped = True
@@ -452,6 +462,7 @@ class _Run:
                     "message outcome",
                     extra={"message_id": m.message_id, "outcome": "twin", "twin_of": first.message_id},
                 )
+        _parallel(lambda op: op(), self._records, self.deps.idempotency_concurrency)
         self._emit_metrics(outcome, counts, rows_posted, rows_rejected)
         logger.info(
             "batch done",
@@ -485,9 +496,9 @@ class _Run:
                 "message outcome", extra={**log, "outcome": "duplicate", "reason": "content posted before"}
             )
             return "duplicate", None
-        if m.transient is None and m.envelope is not None and m.permanent is None:
-            if len(m.posted) + len(m.refusals) < len(m.envelope.rows):  # rows never reached Monetate
-                m.transient = "posting stopped before this message's rows were delivered"
+        rows_total = len(m.envelope.rows) if m.envelope else 0
+        if m.transient is None and m.permanent is None and len(m.posted) + len(m.refusals) < rows_total:
+            m.transient = "posting stopped before this message's rows were delivered"
         if m.transient is not None:
             self._release(m, m.transient)
             logger.info(
@@ -546,29 +557,45 @@ class _Run:
         return ("dead_lettered" if not m.posted else "posted_partly"), None
 
     def _complete(self, m: _Msg) -> None:
+        """Record the content as done (deferred: all records are written in parallel at the end)."""
         if not m.claimed or m.identity is None:
             return
-        try:
-            self.deps.claims.complete(
-                m.identity,
-                {"message_id": m.message_id, "rows_posted": len(m.posted), "rows_refused": len(m.refusals)},
-            )
-        except Exception as exc:  # the rows are stored; at worst a redelivery posts them again
-            logger.warning(
-                "could not record the message as done",
-                extra={"message_id": m.message_id, "error": _describe(exc)},
-            )
+        identity, result = (
+            m.identity,
+            {
+                "message_id": m.message_id,
+                "rows_posted": len(m.posted),
+                "rows_refused": len(m.refusals),
+            },
+        )
+
+        def complete() -> None:
+            try:
+                self.deps.claims.complete(identity, result)
+            except Exception as exc:  # the rows are stored; at worst a redelivery posts them again
+                logger.warning(
+                    "could not record the message as done",
+                    extra={"message_id": m.message_id, "error": _describe(exc)},
+                )
+
+        self._records.append(complete)
 
     def _release(self, m: _Msg, why: str) -> None:
+        """Delete our claim so a redelivery (or a redrive) is processed again (deferred too)."""
         if not m.claimed or m.identity is None:
             return
-        try:
-            self.deps.claims.release(m.identity, RuntimeError(why))
-        except Exception as exc:  # the claim expires with the invocation's remaining time
-            logger.warning(
-                "could not release the idempotency claim",
-                extra={"message_id": m.message_id, "error": _describe(exc)},
-            )
+        identity = m.identity
+
+        def release() -> None:
+            try:
+                self.deps.claims.release(identity, RuntimeError(why))
+            except Exception as exc:  # the claim expires with the invocation's remaining time
+                logger.warning(
+                    "could not release the idempotency claim",
+                    extra={"message_id": m.message_id, "error": _describe(exc)},
+                )
+
+        self._records.append(release)
 
     def _emit_metrics(
         self,
@@ -604,6 +631,16 @@ def _live(msgs: list[_Msg]) -> list[_Msg]:
         and m.transient is None
         and not m.skipped
     ]
+
+
+def _parallel(fn: Callable[[T], R], items: list[T], workers: int) -> list[R]:
+    """``[fn(x) for x in items]`` on up to ``workers`` threads (in order; plain loop for one item)."""
+    if len(items) <= 1 or workers <= 1:
+        return [fn(x) for x in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+        return list(pool.map(fn, items))
 
 
 def _sorted(refusals: dict[int, RowRefusal]) -> list[RowRefusal]:

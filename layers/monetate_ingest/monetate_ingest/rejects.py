@@ -77,7 +77,8 @@ class RejectsWriter:
     def _part_chunks(self) -> Iterator[bytes]:
         for part in self.parts:
             body = self.s3.get_object(Bucket=self.ref.bucket, Key=part)["Body"]
-            yield from iter(lambda b=body: b.read(1 << 20), b"")
+            while chunk := body.read(1 << 20):
+                yield chunk
 
     def _delete_scratch(self) -> None:
         paginator = self.s3.get_paginator("list_objects_v2")

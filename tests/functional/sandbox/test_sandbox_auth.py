@@ -108,7 +108,7 @@ def test_a_jwt_signed_with_another_key_is_refused(
 @pytest.mark.parametrize("algorithm", ["HS256", "none"])
 def test_non_rsa_algorithms_are_refused(sandbox: MonetateSandbox, algorithm: str) -> None:
     # Given a JWT with a symmetric or no signature
-    secret = "a-shared-secret-of-sufficient-length-123" if algorithm == "HS256" else None
+    secret: Any = "a-shared-secret-of-sufficient-length-123" if algorithm == "HS256" else None
     token = jwt.encode({"username": USER, "iat": time.time()}, secret, algorithm=algorithm)
     # When / Then it is refused
     assert refresh(sandbox, f"JWT {token}").status_code == 401

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from local.sandbox import MonetateSandbox
 
 USER = "api-123-test"
+Env = tuple[MonetateSandbox, requests.Session]
 PURCHASES = {
     "name": "purchases",
     "type": "event",
@@ -54,18 +55,18 @@ def start(key: rsa.RSAPrivateKey, **options: Any) -> tuple[MonetateSandbox, requ
 
 
 @pytest.fixture
-def env(key: rsa.RSAPrivateKey) -> Iterator[tuple[MonetateSandbox, requests.Session]]:
+def env(key: rsa.RSAPrivateKey) -> Iterator[Env]:
     sb, session = start(key)
     yield sb, session
     sb.stop()
 
 
-def post(env: tuple[MonetateSandbox, requests.Session], rows: Any, schema: str = "purchases") -> requests.Response:
+def post(env: Env, rows: Any, schema: str = "purchases") -> requests.Response:
     sb, session = env
     return session.post(f"{sb.data_url}/data/{schema}/", json={"schema_rows": rows}, timeout=5)
 
 
-def get(env: tuple[MonetateSandbox, requests.Session], record_id: str | None,
+def get(env: Env, record_id: str | None,
         schema: str = "purchases") -> requests.Response:
     sb, session = env
     params = {} if record_id is None else {"id": record_id}
@@ -92,7 +93,7 @@ BAD_ROWS = {
 
 @pytest.mark.parametrize("rows", BAD_ROWS.values(), ids=BAD_ROWS.keys())
 def test_a_row_breaking_a_rule_rejects_the_whole_request(
-    env: tuple[MonetateSandbox, requests.Session], rows: list[Any]
+    env: Env, rows: list[Any]
 ) -> None:
     # Given a good row followed by a bad one
     # When they are posted together
@@ -104,7 +105,7 @@ def test_a_row_breaking_a_rule_rejects_the_whole_request(
     assert env[0].rows("purchases") == []
 
 
-def test_a_non_finite_number_is_rejected(env: tuple[MonetateSandbox, requests.Session]) -> None:
+def test_a_non_finite_number_is_rejected(env: Env) -> None:
     # Given a body with NaN (Python's json accepts it)
     sb, session = env
     body = json.dumps({"schema_rows": [{**GOOD, "price": float("nan")}]})
@@ -125,7 +126,7 @@ GOOD_ROWS = {
 
 
 @pytest.mark.parametrize("row", GOOD_ROWS.values(), ids=GOOD_ROWS.keys())
-def test_a_valid_row_is_stored_201(env: tuple[MonetateSandbox, requests.Session], row: dict[str, Any]) -> None:
+def test_a_valid_row_is_stored_201(env: Env, row: dict[str, Any]) -> None:
     # Given a valid row
     # When posted
     answer = post(env, [row])
@@ -154,7 +155,7 @@ def test_row_errors_do_not_name_the_row_unless_asked(key: rsa.RSAPrivateKey) -> 
     assert "1" not in messages[False][0]["message"]
 
 
-def test_unknown_schema_is_404_and_a_malformed_body_is_400(env: tuple[MonetateSandbox, requests.Session]) -> None:
+def test_unknown_schema_is_404_and_a_malformed_body_is_400(env: Env) -> None:
     # Given the sandbox
     sb, session = env
     # When posting to an absent schema, a body without schema_rows, and non-JSON
@@ -165,7 +166,7 @@ def test_unknown_schema_is_404_and_a_malformed_body_is_400(env: tuple[MonetateSa
     assert (missing.status_code, no_rows.status_code, garbage.status_code) == (404, 400, 400)
 
 
-def test_validate_rows_false_accepts_anything_shaped_like_rows(env: tuple[MonetateSandbox, requests.Session]) -> None:
+def test_validate_rows_false_accepts_anything_shaped_like_rows(env: Env) -> None:
     # Given row validation switched off
     env[0].validate_rows = False
     # When a badly typed row is posted
@@ -175,7 +176,7 @@ def test_validate_rows_false_accepts_anything_shaped_like_rows(env: tuple[Moneta
     assert env[0].rows("purchases")[0]["price"] == "lots"
 
 
-def test_rows_are_upserted_by_unique_key(env: tuple[MonetateSandbox, requests.Session]) -> None:
+def test_rows_are_upserted_by_unique_key(env: Env) -> None:
     # Given a stored row with unique key p1
     post(env, [GOOD, {**GOOD, "purchase_id": "p2"}])
     # When a row with the same unique key is posted
@@ -184,7 +185,7 @@ def test_rows_are_upserted_by_unique_key(env: tuple[MonetateSandbox, requests.Se
     assert [(r["purchase_id"], r["price"]) for r in env[0].rows("purchases")] == [("p1", 20), ("p2", 9.5)]
 
 
-def test_rows_without_a_unique_key_are_appended(env: tuple[MonetateSandbox, requests.Session]) -> None:
+def test_rows_without_a_unique_key_are_appended(env: Env) -> None:
     # Given a schema without a unique key
     row = {"customer_id": "c1", "page": "/home"}
     # When the same row is posted twice
@@ -194,7 +195,7 @@ def test_rows_without_a_unique_key_are_appended(env: tuple[MonetateSandbox, requ
     assert env[0].rows("visits") == [row, row]
 
 
-def test_upload_history_is_newest_first_and_keeps_fifty(env: tuple[MonetateSandbox, requests.Session]) -> None:
+def test_upload_history_is_newest_first_and_keeps_fifty(env: Env) -> None:
     # Given 51 posts, the last with 2 rows
     sb, session = env
     for i in range(50):
@@ -210,7 +211,7 @@ def test_upload_history_is_newest_first_and_keeps_fifty(env: tuple[MonetateSandb
     assert session.get(f"{sb.data_url}/upload/nope/", timeout=5).status_code == 404
 
 
-def test_single_record_get_by_unique_key(env: tuple[MonetateSandbox, requests.Session]) -> None:
+def test_single_record_get_by_unique_key(env: Env) -> None:
     # Given a stored row
     post(env, [GOOD])
     # When it is read by its unique key
@@ -219,7 +220,7 @@ def test_single_record_get_by_unique_key(env: tuple[MonetateSandbox, requests.Se
     assert answer.status_code == 200 and answer.json()["data"] == GOOD
 
 
-def test_single_record_get_by_identifier_latest_wins(env: tuple[MonetateSandbox, requests.Session]) -> None:
+def test_single_record_get_by_identifier_latest_wins(env: Env) -> None:
     # Given two rows with the same identifier in a schema without a unique key
     post(env, [{"customer_id": "c1", "page": "/a"}, {"customer_id": "c1", "page": "/b"}], schema="visits")
     # When read by identifier
@@ -228,18 +229,18 @@ def test_single_record_get_by_identifier_latest_wins(env: tuple[MonetateSandbox,
     assert answer.status_code == 200 and answer.json()["data"]["page"] == "/b"
 
 
-def test_single_record_get_of_an_absent_id_is_404(env: tuple[MonetateSandbox, requests.Session]) -> None:
+def test_single_record_get_of_an_absent_id_is_404(env: Env) -> None:
     # Given no such record / When read / Then 404 in the envelope
     answer = get(env, "nobody")
     assert answer.status_code == 404 and answer.json()["meta"]["code"] == 404
 
 
-def test_single_record_get_without_id_is_400(env: tuple[MonetateSandbox, requests.Session]) -> None:
+def test_single_record_get_without_id_is_400(env: Env) -> None:
     # Given no id parameter / When read / Then 400
     assert get(env, None).status_code == 400
 
 
-def test_a_second_get_within_a_second_is_429(env: tuple[MonetateSandbox, requests.Session]) -> None:
+def test_a_second_get_within_a_second_is_429(env: Env) -> None:
     # Given a stored row
     post(env, [GOOD])
     # When it is read twice in quick succession

@@ -39,7 +39,9 @@ class Client:
 
 @pytest.fixture
 def sandbox(key: rsa.RSAPrivateKey) -> Iterator[MonetateSandbox]:
-    pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     with MonetateSandbox("acme") as sb:
         sb.register_key(USER, pem)
         yield sb
@@ -51,7 +53,8 @@ def client(sandbox: MonetateSandbox, key: rsa.RSAPrivateKey) -> Client:
 
 
 def schema(name: str = "customers", **overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"name": name, "fields": {"customer_id": dict(ID), "email": {"data_type": "STRING"}}}
+    fields = {"customer_id": dict(ID), "email": {"data_type": "STRING"}}
+    body: dict[str, Any] = {"name": name, "fields": fields}
     body.update(overrides)
     return body
 

@@ -7,17 +7,17 @@ loop over that plan. An empty or whitespace-only cell and a JSON null mean "abse
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any, Literal
 
 from ..errors import RowError
 from ..schema import FieldSpec, SchemaSpec
-from .converters import STRING, Absent, Converter, Invalid, converter_for, escape_item
+from .converters import STRING, Converter, converter_for, escape_item
+from .plan import CoerceFn, Step, compile_plan, run_steps
 
 __all__ = ["Policy", "RowCoercer", "compile_coercer", "escape_item"]
 
 Policy = Literal["reject", "ignore", "add"]
-_Step = tuple[str, str, Any, Any]
+_Step = Step
 
 
 class RowCoercer:
@@ -49,13 +49,16 @@ class RowCoercer:
         self._steps: dict[str, _Step | None] = {}
         plan: list[_Step] = []
         if columns is not None:
-            taken: set[str] = set()
+            exact = {column for column in columns if column in schema.fields}
+            taken = set(exact)  # exact matches win over case-insensitive ones
             for column in columns:
-                step = self._resolve(column, taken)
+                step = self._resolve(column, None if column in exact else taken)
                 if step is not None:
                     taken.add(step[1])
                     plan.append(step)
         self._plan = plan
+        #: ``coerce(raw) -> dict``: the Monetate row for ``raw``; raises :class:`RowError` naming the field.
+        self.coerce: CoerceFn = self._coerce_steps if columns is None else compile_plan(plan, self._required)
         mapped = set(self.mapping.values())
         self.missing_fields = [] if columns is None else [n for n, _ in self._required if n not in mapped]
 
@@ -71,41 +74,17 @@ class RowCoercer:
             converter = self._converters[name]
         else:
             self.unknown_columns.append(column)
-            if self.unknown != "add" or not column.strip():
-                return None
-            name, converter = column.strip(), STRING
+            added = column.strip()
+            if self.unknown != "add" or not added or added.lower() in self._lowered:
+                return None  # ignored, rejected by the caller, or a second column for a field
+            name, converter = added, STRING
         self.mapping[column] = name
         return (column, name, converter.text, converter.value)
 
-    def coerce(self, raw: dict[str, Any]) -> dict[str, Any]:
-        """The Monetate row for ``raw``; raises :class:`RowError` naming the field."""
-        out: dict[str, Any] = {}
-        steps: Iterable[_Step] = self._plan if self.columns is not None else self._json_steps(raw)
-        for key, name, text, value in steps:
-            cell = raw.get(key)
-            if cell.__class__ is str:
-                cell = cell.strip()
-                if not cell:
-                    continue
-                if text is not None:
-                    try:
-                        cell = text(cell)
-                    except Invalid as exc:
-                        raise RowError(f"field {name!r} {exc}", field=name) from None
-                    except Absent:
-                        continue
-                out[name] = cell
-            elif cell is not None:
-                try:
-                    out[name] = value(cell)
-                except Invalid as exc:
-                    raise RowError(f"field {name!r} {exc}", field=name) from None
-                except Absent:
-                    continue
-        for name, message in self._required:
-            if name not in out:
-                raise RowError(message, field=name)
-        return out
+    def _coerce_steps(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """The generic path (JSON rows; CSV columns use the equivalent compiled plan)."""
+        steps = self._plan if self.columns is not None else self._json_steps(raw)
+        return run_steps(steps, self._required, raw)
 
     def _json_steps(self, raw: dict[str, Any]) -> list[_Step]:
         steps = self._steps

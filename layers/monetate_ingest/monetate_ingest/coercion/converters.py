@@ -71,26 +71,27 @@ STRING = Converter(None, _string_value)
 
 # --- NUMBER -----------------------------------------------------------------------------------
 
-_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
-
 
 def _number_text(text: str) -> int | float:
-    if _NUMBER.fullmatch(text) is None:
-        hint = ""
-        if "," in text:
-            hint = " (remove thousands separators and write decimals with '.')"
-        elif text.lower().lstrip("+-") in ("nan", "inf", "infinity"):
-            hint = " (only finite numbers are allowed)"
-        raise Invalid(f"is not a number: {text!r}{hint}")
-    try:
-        if "." in text or "e" in text or "E" in text:
+    if text.isascii() and "_" not in text:  # int()/float() also take '1_000' and non-ASCII digits
+        try:
+            if "." not in text and "e" not in text and "E" not in text:
+                return int(text)
             number = float(text)
-            if not math.isfinite(number):
-                raise Invalid(f"is too large a number: {text!r}")
-            return number
-        return int(text)
-    except ValueError:  # more digits than int() converts
-        raise Invalid(f"is too long a number: {text[:20]!r}…") from None
+        except ValueError:
+            pass
+        else:
+            if math.isfinite(number):
+                return number
+            raise Invalid(f"is too large a number: {text!r}")
+    hint = ""
+    if "," in text:
+        hint = " (remove thousands separators and write decimals with '.')"
+    elif text.lower().lstrip("+-") in ("nan", "inf", "infinity"):
+        hint = " (only finite numbers are allowed)"
+    elif len(text) > 4000:
+        hint = " (too many digits)"
+    raise Invalid(f"is not a number: {text[:40]!r}{hint}")
 
 
 def _number_value(value: Any) -> int | float:
@@ -136,13 +137,21 @@ BOOLEAN = Converter(_boolean_text, _boolean_value)
 _BARE_NUMBER = re.compile(r"[+-]?\d+(?:\.\d*)?", re.ASCII)
 _SLASH_DATE = re.compile(r"(\d{4})/(\d{2})/(\d{2})", re.ASCII)
 _LONG_FRACTION = re.compile(r"(\.\d{6})\d+", re.ASCII)
+_CANONICAL = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{6})?Z", re.ASCII)
 _DATETIME_HINT = "write ISO-8601 such as 2024-05-01T13:45:00Z"
 
 
 def _datetime_converter(naive_tz: str) -> Converter:
+    parse = datetime.fromisoformat
     zone: tzinfo = UTC if naive_tz.upper() in ("UTC", "Z", "ETC/UTC") else ZoneInfo(naive_tz)
 
     def text(raw: str) -> str:
+        if raw[-1:] == "Z" and _CANONICAL.fullmatch(raw) and raw[19:26] != ".000000":
+            try:
+                parse(raw)  # already in the form we emit: only validate it
+            except ValueError:
+                raise Invalid(f"is not a valid date and time: {raw!r}") from None
+            return raw
         if _BARE_NUMBER.fullmatch(raw):
             raise Invalid(
                 f"is a bare number {raw!r}, not a date; {_DATETIME_HINT} (epoch seconds are ambiguous)"
@@ -153,7 +162,7 @@ def _datetime_converter(naive_tz: str) -> Converter:
         if "." in value or "," in value:
             value = _LONG_FRACTION.sub(r"\1", value.replace(",", "."), count=1)
         try:
-            moment = datetime.fromisoformat(value)
+            moment = parse(value)
         except ValueError:
             raise Invalid(f"is not a date and time: {raw!r}; {_DATETIME_HINT}") from None
         if moment.tzinfo is None:

@@ -133,9 +133,8 @@ class _GzipRaw(io.RawIOBase):
                 f"file decompresses to more than {self._max_bytes} bytes (MAX_DECOMPRESSED_BYTES); "
                 "refusing it as a possible decompression bomb — split it into smaller files"
             )
-        if (
-            self.decompressed > RATIO_CHECK_AFTER
-            and self.decompressed > self._max_ratio * max(self.compressed, 1)
+        if self.decompressed > RATIO_CHECK_AFTER and self.decompressed > self._max_ratio * max(
+            self.compressed, 1
         ):
             raise FileFormatError(
                 f"file decompresses more than {self._max_ratio}:1 (MAX_COMPRESSION_RATIO) after "

@@ -43,10 +43,11 @@ class JsonLinesRows(RowSource):
     def __init__(self, text: io.TextIOWrapper) -> None:
         super().__init__()
         self._text = text
+        self._mark = UNDECODABLE[0]
 
     def _rows(self) -> Iterator[SourceRow]:
         flag = UNDECODABLE
-        mark = flag[0]
+        mark = self._mark
         for number, line in enumerate(self._text, 1):
             body = line.strip()
             if not body:
@@ -76,6 +77,7 @@ class JsonArrayRows(RowSource):
     def __init__(self, text: io.TextIOWrapper) -> None:
         super().__init__()
         self._text = text
+        self._mark = UNDECODABLE[0]
         self._buf = ""
         self._pos = 0
         self._eof = False
@@ -117,7 +119,7 @@ class JsonArrayRows(RowSource):
             self._expect_end()
             return
         flag = UNDECODABLE
-        mark = flag[0]
+        mark = self._mark
         while True:
             index += 1
             value, start, end = self._element(index)

@@ -1,0 +1,215 @@
+"""IngestFile throughput and memory: an N-row, 6-column CSV through the real handler.
+
+The file is read from moto (run as a subprocess, so its work is off our GIL) and posted to the
+Monetate sandbox with ``validate_rows = False`` (the sandbox must not be what we measure). Next to
+it, in the same run, a baseline over the same bytes: ``csv.reader``, one dict per row and
+``json.dumps`` per batch of ``BATCH_MAX_ROWS`` rows — the least any CSV → JSON loader must do.
+
+Each measured size runs the handler in a fresh subprocess (only the handler: the stack lives in
+this process), which reads its own peak RSS with ``resource.getrusage(RUSAGE_SELF).ru_maxrss``.
+
+    python -m bench.bench_ingest [--rows N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from typing import Any
+
+SCHEMA = "bench_customers"
+FIELDS = {
+    "customer_id": {"data_type": "STRING", "identifier": True, "unique_key": True},
+    "email": {"data_type": "STRING"},
+    "points": {"data_type": "NUMBER"},
+    "vip": {"data_type": "BOOLEAN"},
+    "signup": {"data_type": "DATETIME"},
+    "tags": {"data_type": "MULTI_STRING"},
+}
+RSS_SMALL = 100_000
+
+
+def make_csv(rows: int) -> bytes:
+    """``rows`` data rows under a header, 6 columns of every type the coercion handles."""
+    out = io.StringIO()
+    out.write("customer_id,email,points,vip,signup,tags\n")
+    write = out.write
+    for i in range(rows):
+        write(
+            f"c{i:08d},user{i}@example.com,{i % 9973},{'true' if i % 3 else 'no'},"
+            f"2024-05-{1 + i % 28:02d}T10:{i % 60:02d}:00Z,\"gold,tier{i % 7}\"\n"
+        )
+    return out.getvalue().encode()
+
+
+def baseline(data: bytes, batch_rows: int) -> float:
+    """Rows per second of csv.reader → dicts → json.dumps per batch (the floor of any loader)."""
+    started = time.perf_counter()
+    reader = csv.reader(io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline=""))
+    header = next(reader)
+    batch: list[dict[str, str]] = []
+    count = 0
+    for cells in reader:
+        batch.append(dict(zip(header, cells, strict=False)))
+        if len(batch) >= batch_rows:
+            json.dumps({"schema_rows": batch})
+            count += len(batch)
+            batch = []
+    if batch:
+        json.dumps({"schema_rows": batch})
+        count += len(batch)
+    return count / (time.perf_counter() - started)
+
+
+# -- the measured side: a fresh process that only runs the handler --------------------------------
+
+
+def _child(event_json: str) -> None:
+    """Run the handler on ``event`` (and its continuations); print one JSON line of figures."""
+    from monetate_ingest.ingest import default_runtime, make_handler
+
+    from local.stack import FakeContext
+
+    pending: list[dict[str, Any]] = []
+
+    def runtime() -> Any:
+        rt = default_runtime()
+        rt.continuer_for = lambda context: pending.append
+        return rt
+
+    handler = make_handler(runtime)
+    started = time.perf_counter()
+    results = [handler(json.loads(event_json), FakeContext())]
+    while pending:
+        results.append(handler(pending.pop(0), FakeContext()))
+    seconds = time.perf_counter() - started
+    rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    print(json.dumps({"seconds": seconds, "rss_kib": rss_kib, "invocations": len(results), "results": results}))
+
+
+def _measure(stack: Any, rows: int, data: bytes) -> dict[str, Any]:
+    """Drop an ``rows``-row file, run the handler in a fresh subprocess, collect its figures."""
+    sandbox = stack.sandbox
+    sandbox.reset()
+    key = f"incoming/{SCHEMA}/bench-{rows}.csv"
+    stack.put_file(key, data)
+    event = _wait_event(stack, key)
+    env = {**os.environ, **stack.env, "PYTHONPATH": os.pathsep.join(_pythonpath())}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.bench_ingest", "--child"],
+        input=json.dumps(event),
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith('{"seconds"')]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"benchmark child failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    figures = json.loads(lines[-1])
+    report = stack.read_json(f"reports/{SCHEMA}/bench-{rows}.csv.report.json")
+    store = sandbox._api.store  # the row count without copying a million rows
+    figures.update(
+        rows=rows,
+        status=report["status"],
+        counts=report["counts"],
+        posts=sandbox.counts["data_posts"],
+        report_posts=report["batches"]["posts"],
+        sandbox_rows=store.schema(SCHEMA, row_count=True)["row_count"],
+        rows_per_s=rows / figures["seconds"],
+    )
+    return figures
+
+
+def _wait_event(stack: Any, key: str, timeout: float = 30.0) -> dict[str, Any]:
+    from urllib.parse import quote
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        msgs = stack.sqs.receive_message(
+            QueueUrl=stack.resources.s3_events_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+        ).get("Messages", [])
+        for msg in msgs:
+            stack.sqs.delete_message(QueueUrl=stack.resources.s3_events_queue_url, ReceiptHandle=msg["ReceiptHandle"])
+            event = json.loads(msg["Body"])
+            keys = [r["s3"]["object"]["key"] for r in event.get("Records", [])]
+            if any(k in (key, quote(key, safe=""), quote(key)) for k in keys):
+                return dict(event)
+    raise RuntimeError(f"no S3 event for {key}")
+
+
+def _pythonpath() -> list[str]:
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return [os.path.join(root, "layers", "monetate_ingest"), root]
+
+
+def run(rows: int = 1_000_000) -> list[dict[str, Any]]:
+    """Measure and return the table rows ``{"figure", "ours", "baseline", "unit", "ratio"}``."""
+    from monetate_ingest.settings import DEFAULT_BATCH_MAX_ROWS
+
+    from local.stack import LocalStack
+
+    batch_rows = int(os.environ.get("BATCH_MAX_ROWS", DEFAULT_BATCH_MAX_ROWS))
+    with LocalStack(moto_subprocess=True) as stack:
+        stack.sandbox.add_schema({"name": SCHEMA, "type": "attribute", "fields": FIELDS})
+        stack.sandbox.validate_rows = False
+        small_rows = min(RSS_SMALL, rows)
+        small = _measure(stack, small_rows, make_csv(small_rows))
+        data = make_csv(rows)
+        big = _measure(stack, rows, data) if rows != small_rows else small
+        base = baseline(data, batch_rows)
+        stack.sandbox.validate_rows = True
+
+    def row(figure: str, ours: float, base_value: float | None, unit: str) -> dict[str, Any]:
+        ratio = round(ours / base_value, 3) if base_value else None
+        return {"figure": figure, "ours": round(ours, 1), "baseline": None if base_value is None else round(base_value, 1),
+                "unit": unit, "ratio": ratio}
+
+    mib = 1024.0
+    table = [
+        row(f"end-to-end throughput, {rows:,} rows (baseline: csv.reader+dict+json.dumps)", big["rows_per_s"], base, "rows/s"),
+        row(f"wall time, {rows:,} rows", big["seconds"], rows / base, "s"),
+        row(f"peak RSS of the handler process, {rows:,} rows (baseline: {small_rows:,} rows)",
+            big["rss_kib"] / mib, small["rss_kib"] / mib, "MiB"),
+        row(f"POSTs made, {rows:,} rows (baseline: ceil(rows / {batch_rows}))", big["posts"], -(-rows // batch_rows), "requests"),
+        row(f"rows stored in the sandbox (baseline: rows in the file)", big["sandbox_rows"], rows, "rows"),
+        row(f"invocations (continuations + 1), {rows:,} rows", big["invocations"], 1, "invocations"),
+    ]
+    for entry in table:
+        entry["detail"] = None
+    table[0]["detail"] = {"status": big["status"], "counts": big["counts"], "report_posts": big["report_posts"],
+                          "small_run": {k: small[k] for k in ("rows", "seconds", "rows_per_s", "rss_kib", "posts", "sandbox_rows")}}
+    return table
+
+
+def _print(table: list[dict[str, Any]]) -> None:
+    print(f"{'figure':<96} {'ours':>12} {'baseline':>12} {'unit':<12} {'ratio':>7}")
+    for r in table:
+        base = "" if r["baseline"] is None else f"{r['baseline']:,.1f}"
+        ratio = "" if r["ratio"] is None else f"{r['ratio']:.3f}"
+        print(f"{r['figure']:<96} {r['ours']:>12,.1f} {base:>12} {r['unit']:<12} {ratio:>7}")
+    detail = table[0].get("detail")
+    if detail:
+        print(json.dumps(detail))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        _child(sys.stdin.read())
+        return
+    _print(run(args.rows))
+
+
+if __name__ == "__main__":
+    main()

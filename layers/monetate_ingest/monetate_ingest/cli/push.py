@@ -1,0 +1,114 @@
+"""``push FILE --schema NAME``: the IngestFile pipeline on a local file, with a progress bar.
+
+:class:`~monetate_ingest.file_ingest.FileIngest` runs unchanged over local stand-ins of S3 (the
+file, its report and rejects next to it, scratch parts in a temporary directory) and an in-memory
+checkpoint store. Rows Monetate keeps failing on are parked on ``RECORDS_QUEUE_URL`` when it is set
+(PostRecords delivers them later), otherwise in ``FILE.parked.jsonl`` as SQS envelopes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from pathlib import Path
+
+from ..checkpoint import MemoryCheckpointStore
+from ..errors import FileFormatError, KeyRevokedError
+from ..file_ingest import FileIngest, IngestDeps
+from ..readers import detect_format
+from ..report import Report
+from ..schema import SchemaCache
+from .common import CliError, Context
+from .local_io import FileQueue, LazyClient, LocalFileRef, LocalS3
+from .progress import ProgressBar, Sample, Ticker, stream_is_tty
+from .summary import describe
+
+
+def run(ctx: Context) -> int:
+    args = ctx.args
+    path = Path(args.file).expanduser()
+    if not path.exists():
+        raise CliError(f"no such file: {args.file}")
+    if not path.is_file():
+        raise CliError(f"not a regular file: {args.file}")
+    try:
+        detect_format(path.name)
+    except FileFormatError as exc:
+        raise CliError(str(exc)) from None
+    settings = ctx.settings()
+    overrides: dict[str, int] = {}
+    if args.batch_rows is not None:
+        overrides["batch_max_rows"] = args.batch_rows
+    if args.concurrency is not None:
+        overrides["post_concurrency"] = args.concurrency
+    path = path.resolve()
+    stat = path.stat()
+    ref = LocalFileRef(
+        bucket="local",
+        key=str(path),
+        etag=f"{stat.st_size:x}-{stat.st_mtime_ns:x}",
+        size=stat.st_size,
+        schema=args.schema,
+        name=path.name,
+        dry_run=bool(args.dry_run),
+    )
+    parked = Path(ref.parked_path)
+    for stale in (Path(ref.rejects_key), parked):  # outputs of an earlier push would mislead
+        stale.unlink(missing_ok=True)
+    sqs: object
+    if settings.records_queue_url:
+        sqs = LazyClient(lambda: ctx.aws("sqs"))
+        parked_to = f"the records queue {settings.records_queue_url}"
+    else:
+        sqs = FileQueue(parked)
+        settings = dataclasses.replace(settings, records_queue_url=parked.as_uri())
+        parked_to = str(parked)
+    settings = dataclasses.replace(settings, **overrides)  # type: ignore[arg-type]
+    client = ctx.client(settings)
+
+    with tempfile.TemporaryDirectory(prefix="monetate-ingest-push-") as scratch:
+        s3 = LocalS3(Path(scratch))
+        deps = IngestDeps(
+            s3=s3,
+            sqs=sqs,
+            client=client,
+            schemas=SchemaCache(client.get_schema),
+            checkpoints=MemoryCheckpointStore(),
+        )
+        job = FileIngest(deps, settings, ref)
+        bar = ProgressBar(
+            ctx.err,
+            stat.st_size,
+            enabled=not args.quiet and stream_is_tty(ctx.err),
+            dry_run=ref.dry_run,
+        )
+
+        def sample() -> Sample:
+            reader = s3.readers.get(ref.key)
+            report: Report | None = getattr(job, "report", None)
+            c = report.counts if report is not None else None
+            return Sample(
+                bytes_read=reader.bytes_read if reader is not None else 0,
+                read=c.read if c else 0,
+                posted=c.posted if c else 0,
+                rejected=c.rejected if c else 0,
+                parked=c.parked if c else 0,
+            )
+
+        revoked: KeyRevokedError | None = None
+        with Ticker(bar, sample):
+            try:
+                report = job.run()
+            except KeyRevokedError as exc:  # the report is written; show it, then fail
+                report, revoked = job.report, exc
+
+    ctx.print(f"file:        {path}")
+    for line in describe(report.to_dict()):
+        if not line.startswith("source:"):
+            ctx.print(line)
+    ctx.print(f"report:      {ref.report_key}")
+    if report.counts.parked:
+        ctx.print(f"parked:      {report.counts.parked:,} rows on {parked_to}")
+    if revoked is not None:
+        raise revoked
+    return 0 if report.status == "complete" else 2

@@ -1,0 +1,60 @@
+"""A revoked API key (403) stops the file: report failed, the handler raises, no further POST.
+
+Own module, so its own stack: the revoked key and the client's dead token do not leak elsewhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from local.aws import patched_environ
+from local.stack import USERNAME
+from tests.functional.conftest_ingest import (  # noqa: F401  (fixtures)
+    Harness,
+    clean,
+    customers_csv,
+    harness,
+)
+
+
+class _RevokeAfter:
+    """Revokes the API user's key in the sandbox right after ``n`` successful POSTs."""
+
+    def __init__(self, client: Any, sandbox: Any, n: int) -> None:
+        self._client, self._sandbox, self._left = client, sandbox, n
+
+    def post_body(self, schema: str, body: bytes) -> Any:
+        result = self._client.post_body(schema, body)
+        self._left -= 1
+        if self._left == 0:
+            self._sandbox.revoke_key(USERNAME)
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_revoked_key_stops_the_file(clean: Harness) -> None:
+    # Given a 30-row file in batches of 5, and the key revoked after the 2nd POST succeeded
+    from monetate_ingest.ingest import default_runtime
+
+    env = {"BATCH_MAX_ROWS": "5", "POST_CONCURRENCY": "1"}
+    with patched_environ(env):
+        rt = default_runtime()
+    rt.continuer_for = lambda context: clean.stack.continuations.append
+    rt.deps = dataclasses.replace(rt.deps, client=_RevokeAfter(rt.deps.client, clean.sandbox, 2))
+    key = "incoming/customers/revoked/file.csv"
+    # When the file is ingested
+    (result,) = clean.drop(key, customers_csv(30, prefix="rv-"), handler=clean.handler(rt))
+    # Then the invocation failed (raised), the report says failed with key_revoked …
+    assert result.get("error") == "KeyRevokedError", result
+    report = clean.report(key)
+    assert report["status"] == "failed"
+    assert [e["code"] for e in report["errors"]] == ["key_revoked"]
+    assert report["counts"]["posted"] == 10
+    # … and no Monetate call was made after the 403
+    log = clean.sandbox.requests
+    first_403 = next(i for i, r in enumerate(log) if r.status == 403)
+    assert [r.status for r in log[first_403:]] == [403]
+    assert len(clean.stored("customers", "rv-")) == 10
