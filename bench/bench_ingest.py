@@ -44,7 +44,7 @@ def make_csv(rows: int) -> bytes:
     for i in range(rows):
         write(
             f"c{i:08d},user{i}@example.com,{i % 9973},{'true' if i % 3 else 'no'},"
-            f"2024-05-{1 + i % 28:02d}T10:{i % 60:02d}:00Z,\"gold,tier{i % 7}\"\n"
+            f'2024-05-{1 + i % 28:02d}T10:{i % 60:02d}:00Z,"gold,tier{i % 7}"\n'
         )
     return out.getvalue().encode()
 
@@ -91,7 +91,9 @@ def _child(event_json: str) -> None:
         results.append(handler(pending.pop(0), FakeContext()))
     seconds = time.perf_counter() - started
     rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    print(json.dumps({"seconds": seconds, "rss_kib": rss_kib, "invocations": len(results), "results": results}))
+    print(
+        json.dumps({"seconds": seconds, "rss_kib": rss_kib, "invocations": len(results), "results": results})
+    )
 
 
 def _measure(stack: Any, rows: int, data: bytes) -> dict[str, Any]:
@@ -137,7 +139,9 @@ def _wait_event(stack: Any, key: str, timeout: float = 30.0) -> dict[str, Any]:
             QueueUrl=stack.resources.s3_events_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
         ).get("Messages", [])
         for msg in msgs:
-            stack.sqs.delete_message(QueueUrl=stack.resources.s3_events_queue_url, ReceiptHandle=msg["ReceiptHandle"])
+            stack.sqs.delete_message(
+                QueueUrl=stack.resources.s3_events_queue_url, ReceiptHandle=msg["ReceiptHandle"]
+            )
             event = json.loads(msg["Body"])
             keys = [r["s3"]["object"]["key"] for r in event.get("Records", [])]
             if any(k in (key, quote(key, safe=""), quote(key)) for k in keys):
@@ -169,23 +173,48 @@ def run(rows: int = 1_000_000) -> list[dict[str, Any]]:
 
     def row(figure: str, ours: float, base_value: float | None, unit: str) -> dict[str, Any]:
         ratio = round(ours / base_value, 3) if base_value else None
-        return {"figure": figure, "ours": round(ours, 1), "baseline": None if base_value is None else round(base_value, 1),
-                "unit": unit, "ratio": ratio}
+        return {
+            "figure": figure,
+            "ours": round(ours, 1),
+            "baseline": None if base_value is None else round(base_value, 1),
+            "unit": unit,
+            "ratio": ratio,
+        }
 
     mib = 1024.0
     table = [
-        row(f"end-to-end throughput, {rows:,} rows (baseline: csv.reader+dict+json.dumps)", big["rows_per_s"], base, "rows/s"),
+        row(
+            f"end-to-end throughput, {rows:,} rows (baseline: csv.reader+dict+json.dumps)",
+            big["rows_per_s"],
+            base,
+            "rows/s",
+        ),
         row(f"wall time, {rows:,} rows", big["seconds"], rows / base, "s"),
-        row(f"peak RSS of the handler process, {rows:,} rows (baseline: {small_rows:,} rows)",
-            big["rss_kib"] / mib, small["rss_kib"] / mib, "MiB"),
-        row(f"POSTs made, {rows:,} rows (baseline: ceil(rows / {batch_rows}))", big["posts"], -(-rows // batch_rows), "requests"),
-        row(f"rows stored in the sandbox (baseline: rows in the file)", big["sandbox_rows"], rows, "rows"),
+        row(
+            f"peak RSS of the handler process, {rows:,} rows (baseline: {small_rows:,} rows)",
+            big["rss_kib"] / mib,
+            small["rss_kib"] / mib,
+            "MiB",
+        ),
+        row(
+            f"POSTs made, {rows:,} rows (baseline: ceil(rows / {batch_rows}))",
+            big["posts"],
+            -(-rows // batch_rows),
+            "requests",
+        ),
+        row("rows stored in the sandbox (baseline: rows in the file)", big["sandbox_rows"], rows, "rows"),
         row(f"invocations (continuations + 1), {rows:,} rows", big["invocations"], 1, "invocations"),
     ]
     for entry in table:
         entry["detail"] = None
-    table[0]["detail"] = {"status": big["status"], "counts": big["counts"], "report_posts": big["report_posts"],
-                          "small_run": {k: small[k] for k in ("rows", "seconds", "rows_per_s", "rss_kib", "posts", "sandbox_rows")}}
+    table[0]["detail"] = {
+        "status": big["status"],
+        "counts": big["counts"],
+        "report_posts": big["report_posts"],
+        "small_run": {
+            k: small[k] for k in ("rows", "seconds", "rows_per_s", "rss_kib", "posts", "sandbox_rows")
+        },
+    }
     return table
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hmac
 import json
 import socket
@@ -353,10 +354,8 @@ def main() -> None:  # pragma: no cover - manual use
     args = parser.parse_args()
     with ApiFront(lambda_handler, args.api_key, port=args.port) as front:
         print(f"spot-check page: {front.url}", flush=True)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
 
 
 if __name__ == "__main__":  # pragma: no cover

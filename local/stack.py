@@ -8,6 +8,7 @@ Gateway events for ValidateRecord. Loopback addresses only.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
@@ -87,6 +88,11 @@ class LocalStack:
         }
         self._env_cm = patched_environ(self.env)
         self._env_cm.__enter__()
+        # Powertools keeps one Secrets Manager client per process, bound to the endpoint it first
+        # saw: drop it so this stack's handlers read the secret from this stack's moto.
+        from aws_lambda_powertools.utilities import parameters
+
+        parameters.clear_caches()
         self.s3 = self.moto.client("s3")
         self.sqs = self.moto.client("sqs")
         return self
@@ -96,6 +102,11 @@ class LocalStack:
             self._env_cm.__exit__(None, None, None)
             self._env_cm = None
         self.sandbox.stop()
+        # moto's in-process backends are module globals that outlive the server thread: forget
+        # every resource so the next stack in this process can provision the same names again.
+        if self.moto.port:
+            with contextlib.suppress(OSError):
+                self.moto.reset()
         self.moto.stop()
 
     def __enter__(self) -> LocalStack:

@@ -23,8 +23,16 @@ CUSTOMERS = {
 def test_file_to_records(stack: LocalStack) -> None:
     # Given a customers schema in Monetate and a CSV with 50 good rows and 2 bad ones
     stack.sandbox.add_schema(CUSTOMERS)
-    good = [f"e2e-{i}, e2e{i}@x.com ,{i},{'yes' if i % 2 else 'no'},2024-05-01 10:00,\"gold, vip\"" for i in range(50)]
-    body = "\n".join(["customer_id,email,points,vip,signup,tags", *good, "e2e-bad,x,12.5.1,true,,", ",y,1,true,,"]) + "\n"
+    good = [
+        f'e2e-{i}, e2e{i}@x.com ,{i},{"yes" if i % 2 else "no"},2024-05-01 10:00,"gold, vip"'
+        for i in range(50)
+    ]
+    body = (
+        "\n".join(
+            ["customer_id,email,points,vip,signup,tags", *good, "e2e-bad,x,12.5.1,true,,", ",y,1,true,,"]
+        )
+        + "\n"
+    )
     key = "incoming/customers/2026-11-28 customers+ü.csv"
     # When the retailer drops it and S3's notification reaches IngestFile
     stack.put_file(key, body.encode())
@@ -34,8 +42,12 @@ def test_file_to_records(stack: LocalStack) -> None:
     rows = {r["customer_id"]: r for r in stack.sandbox.rows("customers")}
     assert len(rows) == 50
     assert rows["e2e-3"] == {
-        "customer_id": "e2e-3", "email": "e2e3@x.com", "points": 3, "vip": True,
-        "signup": "2024-05-01T10:00:00Z", "tags": "gold,vip",
+        "customer_id": "e2e-3",
+        "email": "e2e3@x.com",
+        "points": 3,
+        "vip": True,
+        "signup": "2024-05-01T10:00:00Z",
+        "tags": "gold,vip",
     }
     # And the report and rejects are in S3 next to it, counts adding up
     report = stack.read_json("reports/customers/2026-11-28 customers+ü.csv.report.json")

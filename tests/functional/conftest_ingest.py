@@ -57,15 +57,22 @@ Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 def customers_csv(n: int, *, prefix: str = "c", start: int = 0, newline: str = "\n") -> str:
     """A header and ``n`` valid customer rows with ids ``{prefix}{i}``."""
     rows = [HEADER] + [
-        f'{prefix}{i},u{i}@x.com,{i},{"true" if i % 2 else "no"},2024-05-01 10:00,"a,b"' for i in range(start, start + n)
+        f'{prefix}{i},u{i}@x.com,{i},{"true" if i % 2 else "no"},2024-05-01 10:00,"a,b"'
+        for i in range(start, start + n)
     ]
     return newline.join(rows) + newline
 
 
 def customers_objects(n: int, *, prefix: str = "j") -> list[dict[str, Any]]:
     return [
-        {"customer_id": f"{prefix}{i}", "email": f"u{i}@x.com", "points": i, "vip": i % 2 == 1,
-         "signup": "2024-05-01T10:00:00+02:00", "tags": ["a", "b"]}
+        {
+            "customer_id": f"{prefix}{i}",
+            "email": f"u{i}@x.com",
+            "points": i,
+            "vip": i % 2 == 1,
+            "signup": "2024-05-01T10:00:00+02:00",
+            "tags": ["a", "b"],
+        }
         for i in range(n)
     ]
 
@@ -131,7 +138,9 @@ class Harness:
         with self.using(handler or self.handler(**env)):
             return self.stack.deliver_s3_events(max_seconds=60)
 
-    def drop(self, key: str, body: bytes | str, *, handler: Handler | None = None, **env: str) -> list[dict[str, Any]]:
+    def drop(
+        self, key: str, body: bytes | str, *, handler: Handler | None = None, **env: str
+    ) -> list[dict[str, Any]]:
         """Put ``key`` and run IngestFile on its notification(s)."""
         self.stack.put_file(key, body.encode() if isinstance(body, str) else body)
         return self.deliver(handler, **env)
@@ -158,7 +167,9 @@ class Harness:
         return [
             r
             for r in self.sandbox.requests
-            if r.method == "POST" and "/data/" in r.path and (schema is None or r.path.endswith(f"/data/{schema}/"))
+            if r.method == "POST"
+            and "/data/" in r.path
+            and (schema is None or r.path.endswith(f"/data/{schema}/"))
         ]
 
     def queue_messages(self, url: str, *, max_rounds: int = 10) -> list[dict[str, Any]]:

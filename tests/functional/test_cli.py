@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from monetate_ingest.cli import main
 
 from local.sandbox.faults import FaultConfig
 from local.stack import USERNAME, LocalStack, new_key_pair
-from monetate_ingest.cli import main
 
 PURCHASES = {
     "name": "purchases",
@@ -102,7 +102,8 @@ def test_check_with_a_revoked_key_is_one_clear_line_and_exit_2(stack: LocalStack
     stack.sandbox.register_key("api-999-revoked", public)
     sm = stack.moto.client("secretsmanager")
     arn = sm.create_secret(
-        Name="monetate/revoked", SecretString=json.dumps({"username": "api-999-revoked", "private_key": private})
+        Name="monetate/revoked",
+        SecretString=json.dumps({"username": "api-999-revoked", "private_key": private}),
     )["ARN"]
     stack.sandbox.revoke_key("api-999-revoked")
 
@@ -128,7 +129,9 @@ def test_check_with_a_secret_that_does_not_exist_exits_2(stack: LocalStack) -> N
     assert "monetate/nope" in run.err and run.err.count("\n") == 1
 
 
-def test_check_without_a_retailer_says_how_to_set_it(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_check_without_a_retailer_says_how_to_set_it(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Given no MONETATE_RETAILER in the environment
     monkeypatch.delenv("MONETATE_RETAILER")
 
@@ -219,6 +222,37 @@ def test_push_posts_rows_and_writes_report_and_rejects_next_to_the_file(
     ]
 
 
+class Terminal(io.StringIO):
+    """A stderr that says it is a terminal, so the progress bar is drawn."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_push_draws_a_progress_bar_on_a_terminal(stack: LocalStack, tmp_path: Path) -> None:
+    # Given a 3,000-row file and stderr on a terminal
+    stack.sandbox.add_schema(schema("push_bar"))
+    rows = [f"p{i},c{i},2024-05-01T10:00:00Z,{i}" for i in range(3000)]
+    data = tmp_path / "bar.csv"
+    data.write_text("purchase_id,customer_id,purchase_time,price\n" + "\n".join(rows) + "\n")
+    out, err = io.StringIO(), Terminal()
+
+    # When it is pushed
+    code = main(["push", str(data), "--schema", "push_bar", "--batch-rows", "100"], out=out, err=err)
+
+    # Then the bar was redrawn in place and ends at 100% with the final counts and a newline
+    assert code == 0, err.getvalue()
+    drawn = err.getvalue()
+    assert drawn.startswith("\r[") and drawn.endswith("\n") and drawn.count("\n") == 1
+    final = drawn.rstrip("\n").rsplit("\r", 1)[-1]
+    assert final.startswith("[########################] 100.0%  read 3,000  posted 3,000  rejected 0")
+    assert final.rstrip().endswith("rows/s")
+    # And with --quiet nothing is drawn
+    err_quiet = Terminal()
+    assert main(["push", str(data), "--schema", "push_bar", "-q"], out=io.StringIO(), err=err_quiet) == 0
+    assert err_quiet.getvalue() == ""
+
+
 def test_push_dry_run_posts_nothing(stack: LocalStack, tmp_path: Path) -> None:
     # Given a CSV and an empty schema
     stack.sandbox.add_schema(schema("push_dry"))
@@ -294,7 +328,9 @@ def test_redrive_moves_the_dlq_back_to_the_records_queue(stack: LocalStack) -> N
     # Then both are on the records queue, the DLQ is empty, and the count is printed
     assert run.code == 0, run.err
     assert run.out.startswith("moved 2 messages from ")
-    got = stack.sqs.receive_message(QueueUrl=res.records_queue_url, MaxNumberOfMessages=10).get("Messages", [])
+    got = stack.sqs.receive_message(QueueUrl=res.records_queue_url, MaxNumberOfMessages=10).get(
+        "Messages", []
+    )
     assert {m["Body"] for m in got} == bodies
     left = stack.sqs.receive_message(QueueUrl=res.records_dlq_url, MaxNumberOfMessages=10).get("Messages", [])
     assert left == []
@@ -342,7 +378,9 @@ def test_report_summarises_a_file_ingested_from_s3(stack: LocalStack) -> None:
     )
 
 
-def test_report_of_a_file_not_processed_yet_exits_2(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_report_of_a_file_not_processed_yet_exits_2(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Given DATA_BUCKET set and no such report
     monkeypatch.setenv("DATA_BUCKET", stack.resources.bucket)
     # When asked

@@ -8,15 +8,18 @@ import re
 import pytest
 
 from local.sandbox.faults import FaultConfig
-from tests.functional.conftest_ingest import (  # noqa: F401  (fixtures)
+from tests.functional import conftest_ingest
+from tests.functional.conftest_ingest import (
     FAST_RETRIES,
     HEADER,
     Harness,
-    clean,
     customers_csv,
-    harness,
     ids,
 )
+
+# the module's stack and its per-test reset (fixtures shared through conftest_ingest)
+harness = conftest_ingest.harness
+clean = conftest_ingest.clean
 
 JWT_RE = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+")
 
@@ -29,7 +32,7 @@ JWT_RE = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+
 def test_rows_are_parked_when_monetate_keeps_failing(clean: Harness, fault: FaultConfig) -> None:
     # Given Monetate answers every data POST with an error (schema reads and auth still work)
     clean.queue_messages(clean.stack.resources.records_queue_url)
-    key = f"incoming/customers/parking/{fault.error_rate and '5xx' or '429'}.csv"
+    key = f"incoming/customers/parking/{'429' if fault.rate_429 else '5xx'}.csv"
     body = customers_csv(7, prefix="park-") + "bad,x,notnum,true,,\n"
     clean.sandbox.faults = fault
     # When a file of 7 good rows and 1 bad row lands (2 batches of 4)
@@ -140,7 +143,9 @@ def test_dry_run_reports_and_lists_rejects_but_posts_nothing(clean: Harness) -> 
     assert reject["line"] == 4 and reject["field"] == "vip"
     assert clean.data_posts() == []
     assert clean.stored("customers", "dry-") == []
-    assert not clean.stack.s3.list_objects_v2(Bucket=clean.bucket, Prefix="reports/customers/x.csv").get("Contents")
+    assert not clean.stack.s3.list_objects_v2(Bucket=clean.bucket, Prefix="reports/customers/x.csv").get(
+        "Contents"
+    )
 
 
 def test_completion_event_reaches_the_completions_queue(clean: Harness) -> None:
@@ -162,13 +167,20 @@ def test_completion_event_reaches_the_completions_queue(clean: Harness) -> None:
     assert event["detail"]["rejects"]["key"] == "rejects/customers/events/done.csv.rejects.jsonl"
 
 
-def test_logs_of_a_full_run_hold_no_secret(clean: Harness, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+def test_logs_of_a_full_run_hold_no_secret(
+    clean: Harness, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
     # Given a fresh runtime (so the secret is read and a token minted during this test, with debug logs)
     caplog.set_level("DEBUG")
     key = "incoming/customers/secrets/run.csv"
     # When a file with a reject runs to completion, token expiry forcing a re-mint on the way
     clean.sandbox.expire_tokens()
-    clean.drop(key, customers_csv(3, prefix="sec-") + "sec-x,a,zz,true,,\n", POWERTOOLS_LOG_LEVEL="DEBUG", BATCH_MAX_ROWS="2")
+    clean.drop(
+        key,
+        customers_csv(3, prefix="sec-") + "sec-x,a,zz,true,,\n",
+        POWERTOOLS_LOG_LEVEL="DEBUG",
+        BATCH_MAX_ROWS="2",
+    )
     assert clean.report(key)["counts"]["posted"] == 3
     # Then neither the private key, nor any token the sandbox issued, nor a JWT is in the logs
     out, err = capfd.readouterr()

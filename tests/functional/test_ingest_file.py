@@ -9,21 +9,25 @@ unknown columns and schemas, dry run, completion events, secrets in logs), ``tes
 from __future__ import annotations
 
 from local.sandbox.faults import FaultConfig
-from tests.functional.conftest_ingest import (  # noqa: F401  (fixtures)
+from tests.functional import conftest_ingest
+from tests.functional.conftest_ingest import (
     FAST_RETRIES,
     Harness,
     assert_invariant,
-    clean,
     customers_csv,
-    harness,
 )
+
+# the module's stack and its per-test reset (fixtures shared through conftest_ingest)
+harness = conftest_ingest.harness
+clean = conftest_ingest.clean
 
 
 def test_every_report_keeps_the_invariant(clean: Harness) -> None:
     # Given files that end complete, with rejects, failed, as a dry run, and parked
     files = {
         "incoming/customers/inv/ok.csv": customers_csv(5, prefix="inv-ok-"),
-        "incoming/customers/inv/rejects.csv": customers_csv(3, prefix="inv-r-") + "x,y,NaN,true,,\n,z,1,no,,\n",
+        "incoming/customers/inv/rejects.csv": customers_csv(3, prefix="inv-r-")
+        + "x,y,NaN,true,,\n,z,1,no,,\n",
         "incoming/customers/inv/failed.csv": "customer_id,mystery\nq,1\n",
         "incoming/nowhere/inv/failed.csv": "a\n1\n",
         "dry-run/customers/inv/dry.csv": customers_csv(2, prefix="inv-d-") + "d,e,1,perhaps,,\n",
@@ -32,7 +36,11 @@ def test_every_report_keeps_the_invariant(clean: Harness) -> None:
     for key, body in files.items():
         clean.drop(key, body)
     clean.sandbox.faults = FaultConfig(error_rate=1.0, apply_to="post")
-    clean.drop("incoming/customers/inv/parked.csv", customers_csv(4, prefix="inv-p-") + "p,q,x,true,,\n", **FAST_RETRIES)
+    clean.drop(
+        "incoming/customers/inv/parked.csv",
+        customers_csv(4, prefix="inv-p-") + "p,q,x,true,,\n",
+        **FAST_RETRIES,
+    )
     clean.sandbox.reset()
     # Then every report in the bucket says read = posted + rejected + parked
     listed = clean.stack.s3.list_objects_v2(Bucket=clean.bucket, Prefix="reports/")["Contents"]

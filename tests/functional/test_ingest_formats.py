@@ -8,15 +8,18 @@ from typing import Any
 
 import pytest
 
-from tests.functional.conftest_ingest import (  # noqa: F401  (fixtures)
+from tests.functional import conftest_ingest
+from tests.functional.conftest_ingest import (
     Harness,
-    clean,
     customers_csv,
     customers_objects,
     gz,
-    harness,
     ids,
 )
+
+# the module's stack and its per-test reset (fixtures shared through conftest_ingest)
+harness = conftest_ingest.harness
+clean = conftest_ingest.clean
 
 EVENT_FILE = Path(__file__).resolve().parents[2] / "events" / "s3_object_created.json"
 
@@ -69,7 +72,9 @@ def test_every_format_is_ingested(clean: Harness, fmt: str, suffix: str, gzipped
     row = next(r for r in stored if r["customer_id"] == f"{prefix}1")
     assert row["points"] == 1 and row["vip"] is True and row["tags"] == "a,b"
     assert row["signup"].endswith("Z")
-    assert not clean.exists(f"rejects/customers/formats/{prefix}file{suffix}" + (".gz" if gzipped else "") + ".rejects.jsonl")
+    assert not clean.exists(
+        f"rejects/customers/formats/{prefix}file{suffix}" + (".gz" if gzipped else "") + ".rejects.jsonl"
+    )
 
 
 def test_gzip_is_detected_by_magic_bytes(clean: Harness) -> None:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 
-from tests.functional.conftest_ingest import (  # noqa: F401  (fixtures)
+from tests.functional import conftest_ingest
+from tests.functional.conftest_ingest import (
     HEADER,
     Harness,
-    clean,
-    harness,
     ids,
 )
+
+# the module's stack and its per-test reset (fixtures shared through conftest_ingest)
+harness = conftest_ingest.harness
+clean = conftest_ingest.clean
 
 
 def _by_line(rejects: list[dict]) -> dict[int, dict]:
@@ -20,17 +23,17 @@ def _by_line(rejects: list[dict]) -> dict[int, dict]:
 def test_csv_reject_reasons_and_line_numbers(clean: Harness) -> None:
     # Given a CSV whose rows break one rule each; a quoted field spans lines 4-5, shifting the rest
     lines = [
-        HEADER,                                                    # 1
-        "r1,a@x.com,1,true,2024-05-01,a",                          # 2 ok
-        "r2,b@x.com,1,true",                                       # 3 ragged
-        'r3,"two',                                                 # 4 ok, multi-line email …
-        'lines@x.com",2,yes,2024-05-01,"a,b"',                     # 5 … ends here
-        "r4,d@x.com,12abc,true,2024-05-01,a",                      # 6 bad number
-        "r5,e@x.com,1,maybe,2024-05-01,a",                         # 7 bad boolean
-        "r6,f@x.com,1,true,not-a-date,a",                          # 8 bad datetime
-        ",g@x.com,1,true,2024-05-01,a",                            # 9 missing identifier
-        "r8,h@x.com,1,true,2024-05-01,a",                          # 10 ok
-        'r9,"never closed,1,true,2024-05-01,a',                    # 11 unterminated quote (to EOF)
+        HEADER,  # 1
+        "r1,a@x.com,1,true,2024-05-01,a",  # 2 ok
+        "r2,b@x.com,1,true",  # 3 ragged
+        'r3,"two',  # 4 ok, multi-line email …
+        'lines@x.com",2,yes,2024-05-01,"a,b"',  # 5 … ends here
+        "r4,d@x.com,12abc,true,2024-05-01,a",  # 6 bad number
+        "r5,e@x.com,1,maybe,2024-05-01,a",  # 7 bad boolean
+        "r6,f@x.com,1,true,not-a-date,a",  # 8 bad datetime
+        ",g@x.com,1,true,2024-05-01,a",  # 9 missing identifier
+        "r8,h@x.com,1,true,2024-05-01,a",  # 10 ok
+        'r9,"never closed,1,true,2024-05-01,a',  # 11 unterminated quote (to EOF)
     ]
     key = "incoming/customers/rejects/all-reasons.csv"
     # When the file is ingested
@@ -56,12 +59,12 @@ def test_csv_reject_reasons_and_line_numbers(clean: Harness) -> None:
 def test_jsonl_reject_reasons_and_line_numbers(clean: Harness) -> None:
     # Given JSON lines: a good object, a non-object, invalid JSON, a blank line, a bad field value
     lines = [
-        json.dumps({"customer_id": "jl1", "points": 1}),        # 1 ok
-        json.dumps(["jl2", 2]),                                # 2 not an object
-        '{"customer_id": "jl3", "points": ',                   # 3 invalid JSON
-        "",                                                     # 4 blank: skipped, still counted as a line
-        json.dumps({"customer_id": "jl5", "vip": "perhaps"}),   # 5 bad boolean
-        json.dumps({"email": "no-id@x.com"}),                   # 6 missing identifier
+        json.dumps({"customer_id": "jl1", "points": 1}),  # 1 ok
+        json.dumps(["jl2", 2]),  # 2 not an object
+        '{"customer_id": "jl3", "points": ',  # 3 invalid JSON
+        "",  # 4 blank: skipped, still counted as a line
+        json.dumps({"customer_id": "jl5", "vip": "perhaps"}),  # 5 bad boolean
+        json.dumps({"email": "no-id@x.com"}),  # 6 missing identifier
         json.dumps({"customer_id": "jl7", "signup": 1714557600}),  # 7 epoch number as a date
     ]
     key = "incoming/customers/rejects/reasons.jsonl"
@@ -83,12 +86,15 @@ def test_jsonl_reject_reasons_and_line_numbers(clean: Harness) -> None:
 
 def test_json_array_rejects_use_the_element_index(clean: Harness) -> None:
     # Given a JSON array whose 2nd element is not an object and 3rd has a bad number
-    body = json.dumps([
-        {"customer_id": "ja1", "points": "7"},
-        "not an object",
-        {"customer_id": "ja3", "points": "1,000"},
-        {"customer_id": "ja4"},
-    ], indent=2)
+    body = json.dumps(
+        [
+            {"customer_id": "ja1", "points": "7"},
+            "not an object",
+            {"customer_id": "ja3", "points": "1,000"},
+            {"customer_id": "ja4"},
+        ],
+        indent=2,
+    )
     key = "incoming/customers/rejects/array.json"
     # When it is ingested
     clean.drop(key, body)

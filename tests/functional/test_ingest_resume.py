@@ -16,12 +16,15 @@ from boto3.s3.transfer import TransferConfig
 
 from local.aws import patched_environ
 from local.sandbox.faults import FaultConfig
-from tests.functional.conftest_ingest import (  # noqa: F401  (fixtures)
+from tests.functional import conftest_ingest
+from tests.functional.conftest_ingest import (
     Harness,
-    clean,
-    harness,
     visits_csv,
 )
+
+# the module's stack and its per-test reset (fixtures shared through conftest_ingest)
+harness = conftest_ingest.harness
+clean = conftest_ingest.clean
 
 
 def _seqs(h: Harness, visitor: str) -> list[int]:
@@ -43,7 +46,9 @@ def test_a_duplicate_event_posts_nothing(clean: Harness) -> None:
     event = clean.stack.invocations[-1]["event"]
     # When S3 delivers the same bucket/key/ETag event again (twice more, in one message and another)
     for _ in range(2):
-        clean.stack.sqs.send_message(QueueUrl=clean.stack.resources.s3_events_queue_url, MessageBody=json.dumps(event))
+        clean.stack.sqs.send_message(
+            QueueUrl=clean.stack.resources.s3_events_queue_url, MessageBody=json.dumps(event)
+        )
     again = clean.deliver(BATCH_MAX_ROWS="5")
     # Then nothing more is posted and every row is stored once
     assert posts == 3

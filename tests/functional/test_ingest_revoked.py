@@ -10,12 +10,15 @@ from typing import Any
 
 from local.aws import patched_environ
 from local.stack import USERNAME
-from tests.functional.conftest_ingest import (  # noqa: F401  (fixtures)
+from tests.functional import conftest_ingest
+from tests.functional.conftest_ingest import (
     Harness,
-    clean,
     customers_csv,
-    harness,
 )
+
+# the module's stack and its per-test reset (fixtures shared through conftest_ingest)
+harness = conftest_ingest.harness
+clean = conftest_ingest.clean
 
 
 class _RevokeAfter:

@@ -379,3 +379,14 @@ def test_the_default_wiring_reads_everything_from_the_environment(
     # Then the row is stored
     assert response == {"batchItemFailures": []}
     assert [r["purchase_id"] for r in sandbox.rows("purchases")] == ["p1"]
+
+
+def test_the_sample_event_in_events_is_handled(stack: Stack) -> None:
+    # Given the real-shaped sample event (used by `sam local invoke` too)
+    with open("events/sqs_records_event.json", encoding="utf-8") as f:
+        event = json.load(f)
+    # When it is handled
+    response = stack.handler(event, FakeLambdaContext())
+    # Then both messages are posted: three rows
+    assert response == {"batchItemFailures": []}
+    assert sorted(r["purchase_id"] for r in stack.sandbox.rows("purchases")) == ["p-1001", "p-2001", "p-2002"]

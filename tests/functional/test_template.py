@@ -156,6 +156,8 @@ def test_layer_is_built_for_the_runtime_and_architecture(raw: dict[str, Any]) ->
 def test_timeouts_and_memory(cfn: dict[str, Any]) -> None:
     assert props(cfn, "IngestFileFunction")["Timeout"] == 900
     assert props(cfn, "IngestFileFunction")["MemorySize"] >= 1769
+    # continuations are a deliberate self-invocation chain; loop detection would stop it after 16
+    assert props(cfn, "IngestFileFunction")["RecursiveLoop"] == "Allow"
     assert props(cfn, "PostRecordsFunction")["Timeout"] == 60
     assert props(cfn, "ValidateRecordFunction")["Timeout"] == 10
 
@@ -267,6 +269,8 @@ def test_ingest_file_policies_are_least_privilege(cfn: dict[str, Any], raw: dict
     assert actions_of(stmts) == {
         "s3:GetObject",
         "s3:PutObject",
+        "s3:DeleteObject",  # reject parts only (rejects/.parts/*)
+        "s3:ListBucket",  # reject parts only (s3:prefix condition)
         "secretsmanager:GetSecretValue",
         "sqs:SendMessage",
         "dynamodb:GetItem",
@@ -279,11 +283,13 @@ def test_ingest_file_policies_are_least_privilege(cfn: dict[str, Any], raw: dict
         "kms:GenerateDataKey",
     }
     bucket_prefix = "arn:${AWS::Partition}:s3:::monetate-ingest-${AWS::AccountId}-${AWS::Region}-${Tail}/"
-    (get,) = statements_with(stmts, "s3:GetObject")
+    get, parts = statements_with(stmts, "s3:GetObject")
     assert {sub_text(r) for r in resources_of(get)} == {
         bucket_prefix + "incoming/*",
         bucket_prefix + "dry-run/*",
     }
+    assert {sub_text(r) for r in resources_of(parts)} == {bucket_prefix + "rejects/.parts/*"}
+    assert set(parts["Action"]) == {"s3:GetObject", "s3:DeleteObject"}
     (put,) = statements_with(stmts, "s3:PutObject")
     assert {sub_text(r) for r in resources_of(put)} == {
         bucket_prefix + "reports/*",

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
 import pytest
-
 from monetate_ingest.pacing import DEFAULT_MARGIN, MIN_INTERVAL, PaceExceeded, Pacer
 
 
@@ -150,7 +150,7 @@ def test_concurrent_callers_are_released_at_least_one_spacing_apart() -> None:
     # Then every one got through, each at least an interval after the previous
     released.sort()
     assert len(released) == 8
-    gaps = [b - a for a, b in zip(released, released[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(released)]
     # (the stamps are taken after each release, so thread wake-up jitter of a few ms shows up)
     assert min(gaps) >= 0.1 - 0.015
     assert released[-1] - released[0] >= 7 * 0.1 - 0.015

@@ -499,6 +499,7 @@ def sqs_event(bodies: dict[str, str]) -> dict[str, Any]:
     }
 
 
+@pytest.mark.filterwarnings("ignore:No application metrics")  # the fake sink records them
 def test_handler_reports_partial_batch_failures_in_powertools_shape() -> None:
     # Given a handler on fakes and Monetate down
     w = World()
@@ -510,9 +511,30 @@ def test_handler_reports_partial_batch_failures_in_powertools_shape() -> None:
     assert response == {"batchItemFailures": [{"itemIdentifier": "b"}]}
 
 
+@pytest.mark.filterwarnings("ignore:No application metrics")  # the fake sink records them
 def test_handler_does_not_raise_when_the_entire_batch_fails() -> None:
     w = World()
     w.monetate.fail_from = (1, TransientApiError("down"))
     handler = make_handler(lambda: w.deps)
     response = handler(sqs_event({"a": env(purchase("p1")), "b": env(purchase("p2"))}), None)
     assert response == {"batchItemFailures": [{"itemIdentifier": "a"}, {"itemIdentifier": "b"}]}
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics")
+def test_importing_the_handler_needs_no_configuration_and_a_missing_variable_is_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given an environment without the function's settings
+    for var in ("MONETATE_RETAILER", "MONETATE_SECRET_ID", "RECORDS_DLQ_URL", "IDEMPOTENCY_TABLE"):
+        monkeypatch.delenv(var, raising=False)
+    # When the handler module is imported, then nothing fails (no network, no settings read)
+    from functions.post_records import app
+
+    # And the first invocation names what is missing
+    monkeypatch.setenv("MONETATE_RETAILER", "acme")
+    monkeypatch.setenv("MONETATE_SECRET_ID", "s")
+    from monetate_ingest.errors import SettingsError
+
+    with pytest.raises(SettingsError, match="RECORDS_DLQ_URL"):
+        make_handler()(sqs_event({"a": "x"}), None)
+    assert callable(app.lambda_handler)

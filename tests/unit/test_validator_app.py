@@ -16,8 +16,6 @@ from typing import Any
 import pytest
 import requests
 from aws_lambda_powertools import Logger
-
-from local.api_front import FakeLambdaContext
 from monetate_ingest.errors import (
     AuthenticationError,
     BadRequestError,
@@ -32,6 +30,8 @@ from monetate_ingest.errors import (
 )
 from monetate_ingest.pacing import Pacer
 from monetate_ingest.validator import Upstream, create_app, spot_check_page
+
+from local.api_front import FakeLambdaContext
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 RECORD_EVENT = json.loads((EVENTS / "api_gateway_get_record.json").read_text())
@@ -154,7 +154,8 @@ def test_found_record_is_returned_with_schema_and_id(world: World) -> None:
     resp = world.get("customers", "C-1001")
     # Then the caller sees it, once fetched upstream, counted as a spot check
     assert resp.status == 200
-    assert resp.json() == {"schema": "customers", "id": "C-1001", "record": {"customer_id": "C-1001", "points": 12}}
+    record = {"customer_id": "C-1001", "points": 12}
+    assert resp.json() == {"schema": "customers", "id": "C-1001", "record": record}
     assert resp.headers["x-content-type-options"] == "nosniff"
     assert resp.headers["cache-control"] == "no-store"
     assert world.reader.calls == [("customers", "C-1001")]
@@ -412,10 +413,10 @@ def test_page_is_served_with_a_hash_based_csp(world: World) -> None:
     assert resp.headers["x-content-type-options"] == "nosniff"
     assert resp.headers["referrer-policy"] == "no-referrer"
     assert resp.headers["cache-control"] == "no-store"
-    csp = dict(
-        (d.split(" ", 1) + [""])[:2]  # type: ignore[misc]
-        for d in (part.strip() for part in resp.headers["content-security-policy"].split(";"))
-    )
+    csp: dict[str, str] = {}
+    for directive in resp.headers["content-security-policy"].split(";"):
+        name, _, value = directive.strip().partition(" ")
+        csp[name] = value
     assert csp["default-src"] == "'none'"
     assert csp["connect-src"] == "'self'"
     assert csp["form-action"] == "'none'"

@@ -182,6 +182,7 @@ class MonetateClient:
         attempts = 1 + (self.policy.max_retries if retry else 0)
         where = f"{method} {_path(url)}"
         attempt = 0
+        # Hand-written, not urllib3 Retry: it has no full jitter, no injected sleep, no per-call policy.
         while True:
             self._count("requests")
             started = time.monotonic()

@@ -110,6 +110,7 @@ class FileIngest:
             logger.info("file already finished; nothing to do", extra={"file": self.ref.identity})
             self.cp, self.report = cp, Report.from_dict(cp.report)
             self.counts_before = Counts(**self.report.counts.__dict__)
+            self.parked_before = self.report.batches.get("parked", 0)
             return self.report
         report = Report.from_dict(cp.report) if cp.report else self._new_report()
         report.status, report.errors = "partial", []
@@ -117,6 +118,7 @@ class FileIngest:
         report.invocations = cp.invocation
         self.cp, self.report = cp, report
         self.counts_before = Counts(**report.counts.__dict__)
+        self.parked_before = report.batches.get("parked", 0)
         self.writer = RejectsWriter(self.deps.s3, self.ref, cp.reject_parts)
         self._last_checkpoint = self.deps.clock()
         try:

@@ -142,7 +142,7 @@ def _run_file(rt: IngestRuntime, ref: FileRef, context: Any) -> Report:
     try:
         report = job.run()
     except KeyRevokedError:
-        _emit(ref, job.report, job.counts_before)
+        _emit(ref, job.report, job.counts_before, job.parked_before)
         revoked = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
         revoked.add_metric(name="KeyRevoked", unit=MetricUnit.Count, value=1)
         revoked.flush_metrics()
@@ -154,7 +154,7 @@ def _run_file(rt: IngestRuntime, ref: FileRef, context: Any) -> Report:
         invocation = job.cp.invocation
         rt.continuer_for(context)({"continuation": {"file": ref.to_payload(), "invocation": invocation}})
         logger.info("continuing the file in a fresh invocation", extra={"rows_done": job.cp.rows_done})
-    _emit(ref, report, job.counts_before)
+    _emit(ref, report, job.counts_before, job.parked_before)
     if rt.publish and report.status != "partial":
         rt.publish(ref, report)
     logger.info(
@@ -164,7 +164,7 @@ def _run_file(rt: IngestRuntime, ref: FileRef, context: Any) -> Report:
     return report
 
 
-def _emit(ref: FileRef, report: Report, before: Counts) -> None:
+def _emit(ref: FileRef, report: Report, before: Counts, before_parked: int = 0) -> None:
     """Per-schema metrics of this invocation's share of the file (EMF log line)."""
     m = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
     m.add_dimension(name="schema", value=ref.schema)
@@ -174,6 +174,7 @@ def _emit(ref: FileRef, report: Report, before: Counts) -> None:
         ("RowsPosted", c.posted - before.posted),
         ("RowsRejected", c.rejected - before.rejected),
         ("RowsParked", c.parked - before.parked),
+        ("BatchesParked", report.batches.get("parked", 0) - before_parked),
     ):
         m.add_metric(name=name, unit=MetricUnit.Count, value=value)
     if report.status != "partial":

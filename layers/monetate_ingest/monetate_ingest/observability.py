@@ -69,6 +69,8 @@ class LazyTracer:
         return wrapper  # type: ignore[return-value]
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
         return getattr(self.real, name)
 
 

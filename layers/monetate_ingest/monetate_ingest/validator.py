@@ -329,6 +329,45 @@ def create_app(
     return app
 
 
+def make_handler(
+    upstream: Callable[[], Upstream] = default_upstream,
+    *,
+    pacer: Pacer | None = None,
+    metrics: LockedMetrics | None = None,
+    logger: Any = None,
+) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """A Lambda handler ``(event, context) -> proxy response``; the resolver is built on first call.
+
+    Wraps the resolver with Logger's Lambda context (``log_event`` forced off whatever
+    ``POWERTOOLS_LOGGER_LOG_EVENT`` says: the event holds the caller's API key) and publishes the
+    metrics after every invocation.
+    """
+    from aws_lambda_powertools.logging import correlation_paths
+
+    log = default_logger if logger is None else logger
+    sink = METRICS if metrics is None else metrics
+    built: list[APIGatewayRestResolver] = []
+    lock = threading.Lock()
+
+    def resolver() -> APIGatewayRestResolver:
+        if not built:
+            with lock:
+                if not built:
+                    built.append(create_app(upstream, pacer=pacer, metrics=sink, logger=log))
+        return built[0]
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        try:
+            return resolver().resolve(event, context)
+        finally:
+            sink.flush()
+
+    wrapped: Callable[[dict[str, Any], Any], dict[str, Any]] = log.inject_lambda_context(
+        handler, log_event=False, correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True
+    )
+    return wrapped
+
+
 def _caller(app: APIGatewayRestResolver) -> dict[str, Any]:
     """Who asked (API key *id* and source IP, never the key), for the audit trail."""
     identity = app.current_event.request_context.identity
@@ -336,13 +375,11 @@ def _caller(app: APIGatewayRestResolver) -> dict[str, Any]:
 
 
 def _register_error_handlers(app: APIGatewayRestResolver, sink: MetricsSink, log: Any) -> None:
-    """The one place where exceptions become responses."""
+    """The one place where exceptions become responses (most specific class wins, by MRO)."""
 
-    @app.exception_handler(InvalidRequest)
     def invalid(exc: InvalidRequest) -> Response[Any]:
         return _error(400, exc.code, exc.message)
 
-    @app.exception_handler(PaceExceeded)
     def paced(exc: PaceExceeded) -> Response[Any]:
         sink.add_metric("SpotChecksThrottled", MetricUnit.Count, 1)
         seconds = _retry_after(exc.retry_after)
@@ -355,7 +392,6 @@ def _register_error_handlers(app: APIGatewayRestResolver, sink: MetricsSink, log
             headers={"Retry-After": str(seconds)},
         )
 
-    @app.exception_handler(RateLimitedError)
     def rate_limited(exc: RateLimitedError) -> Response[Any]:
         sink.add_metric("SpotChecksThrottled", MetricUnit.Count, 1)
         seconds = _retry_after(exc.retry_after)
@@ -368,7 +404,6 @@ def _register_error_handlers(app: APIGatewayRestResolver, sink: MetricsSink, log
             headers={"Retry-After": str(seconds)},
         )
 
-    @app.exception_handler(NotFoundError)
     def not_found(exc: NotFoundError) -> Response[Any]:
         schema, record_id = _current_lookup(app)
         return _error(
@@ -378,12 +413,10 @@ def _register_error_handlers(app: APIGatewayRestResolver, sink: MetricsSink, log
             "minutes may not be visible yet, and a schema that does not exist looks the same",
         )
 
-    @app.exception_handler(BadRequestError)
     def bad_request(exc: BadRequestError) -> Response[Any]:
         summary = "; ".join(_short(e) for e in exc.meta_errors[:3]) or "no details given"
         return _error(400, "monetate_bad_request", f"Monetate refused the lookup (400): {summary}")
 
-    @app.exception_handler(KeyRevokedError)
     def key_revoked(exc: KeyRevokedError) -> Response[Any]:
         sink.add_metric("KeyRevoked", MetricUnit.Count, 1)
         log.error("Monetate API key revoked", extra={"error": str(exc)})
@@ -394,7 +427,6 @@ def _register_error_handlers(app: APIGatewayRestResolver, sink: MetricsSink, log
             "issue a new key for the API user and update the secret; nothing was looked up.",
         )
 
-    @app.exception_handler(AuthenticationError)
     def auth_failed(exc: AuthenticationError) -> Response[Any]:
         log.error("Monetate refused the function's credentials", extra={"error": str(exc)})
         return _error(
@@ -404,18 +436,14 @@ def _register_error_handlers(app: APIGatewayRestResolver, sink: MetricsSink, log
             "key in the secret, then try again.",
         )
 
-    @app.exception_handler(MonetateApiError)
     def upstream_error(exc: MonetateApiError) -> Response[Any]:
         log.warning("spot check failed upstream", extra={"error": str(exc), "status": exc.status})
-        answered = f"HTTP {exc.status}" if exc.status else "no usable answer"
         return _error(
             502,
             "upstream_error",
-            f"Monetate's Data API failed ({answered}); the lookup was not retried. "
-            "Try again in a few seconds.",
+            f"the lookup failed upstream: {exc.message}. It was not retried; try again in a few seconds.",
         )
 
-    @app.exception_handler(requests.RequestException)
     def unavailable(exc: requests.RequestException) -> Response[Any]:
         log.warning("spot check could not reach Monetate", extra={"error": type(exc).__name__})
         return _error(
@@ -424,15 +452,29 @@ def _register_error_handlers(app: APIGatewayRestResolver, sink: MetricsSink, log
             f"Monetate's Data API could not be reached ({type(exc).__name__}); try again in a few seconds.",
         )
 
-    @app.exception_handler(ConfigurationError)
     def misconfigured(exc: ConfigurationError) -> Response[Any]:
         log.error("function misconfigured", extra={"error": str(exc)})
         return _error(500, "misconfigured", f"the function is misconfigured: {exc}")
 
-    @app.exception_handler(Exception)
     def internal(exc: Exception) -> Response[Any]:
         log.exception("unexpected error in ValidateRecord")
         return _error(500, "internal_error", "internal error; the details are in the function's log")
+
+    handlers: list[tuple[type[Exception], Callable[[Any], Response[Any]]]] = [
+        (InvalidRequest, invalid),
+        (PaceExceeded, paced),
+        (RateLimitedError, rate_limited),
+        (NotFoundError, not_found),
+        (BadRequestError, bad_request),
+        (KeyRevokedError, key_revoked),
+        (AuthenticationError, auth_failed),
+        (MonetateApiError, upstream_error),
+        (requests.RequestException, unavailable),
+        (ConfigurationError, misconfigured),
+        (Exception, internal),
+    ]
+    for exc_class, handle in handlers:
+        app.exception_handler(exc_class)(handle)
 
 
 def _current_lookup(app: APIGatewayRestResolver) -> tuple[str, str]:
@@ -445,8 +487,5 @@ def _current_lookup(app: APIGatewayRestResolver) -> tuple[str, str]:
 
 
 def _short(error: Any) -> str:
-    if isinstance(error, dict):
-        text = "; ".join(f"{k}: {v}" for k, v in error.items())
-    else:
-        text = str(error)
+    text = "; ".join(f"{k}: {v}" for k, v in error.items()) if isinstance(error, dict) else str(error)
     return text if len(text) <= 200 else text[:197] + "..."

@@ -76,10 +76,19 @@ def _logging(*, verbose: bool, stream: TextIO) -> Iterator[None]:
     saved_stream = handler.stream if isinstance(handler, logging.StreamHandler) else None
     logger.setLevel(logging.INFO if verbose else logging.WARNING)
     if isinstance(handler, logging.StreamHandler):
-        handler.setStream(stream)
+        _swap_stream(handler, stream)
     try:
         yield
     finally:
         logger.setLevel(saved_level)
         if isinstance(handler, logging.StreamHandler) and saved_stream is not None:
-            handler.setStream(saved_stream)
+            _swap_stream(handler, saved_stream)
+
+
+def _swap_stream(handler: logging.StreamHandler[TextIO], stream: TextIO) -> None:
+    """Like ``setStream`` without flushing the old stream (it may be closed, as under pytest)."""
+    handler.acquire()
+    try:
+        handler.stream = stream
+    finally:
+        handler.release()

@@ -1,0 +1,80 @@
+"""The layer's client against the sandbox: rows/s by batch size and concurrency; token mints and
+secret reads per 1,000 client calls.
+
+The sandbox runs with ``validate_rows = False`` so that it is not what is measured; moto runs as a
+subprocess so that it does not share this interpreter's GIL. Baseline for throughput: batch 100 at
+concurrency 1 (the naive loop). Expected mints and reads per 1,000 calls: 1 and 1.
+
+    python -m bench.bench_client
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from local.stack import LocalStack
+
+SCHEMA = "bench_customers"
+FIELDS = {
+    "customer_id": {"data_type": "STRING", "identifier": True, "unique_key": True},
+    "email": {"data_type": "STRING"},
+    "points": {"data_type": "NUMBER"},
+    "vip": {"data_type": "BOOLEAN"},
+    "signup": {"data_type": "DATETIME"},
+    "tags": {"data_type": "MULTI_STRING"},
+}
+ROWS = 100_000
+
+
+def _rows(n: int) -> list[dict[str, Any]]:
+    return [
+        {"customer_id": f"c{i}", "email": f"u{i}@example.com", "points": i, "vip": i % 2 == 0,
+         "signup": "2024-05-01T10:00:00Z", "tags": "a,b"}
+        for i in range(n)
+    ]
+
+
+def _rate(client: Any, rows: list[dict[str, Any]], batch: int, concurrency: int) -> float:
+    chunks = [rows[i : i + batch] for i in range(0, len(rows), batch)]
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        list(pool.map(lambda c: client.post_rows(SCHEMA, c), chunks))
+    return len(rows) / (time.perf_counter() - start)
+
+
+def run() -> list[dict[str, Any]]:
+    from monetate_ingest.factory import build_client
+    from monetate_ingest.settings import load_settings
+
+    out: list[dict[str, Any]] = []
+    quiet = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
+    with LocalStack(moto_subprocess=True, env_overrides=quiet) as stack:
+        stack.sandbox.add_schema({"name": SCHEMA, "type": "attribute", "fields": FIELDS})
+        stack.sandbox.validate_rows = False
+        client = build_client(load_settings())
+        rows = _rows(ROWS)
+        client.post_rows(SCHEMA, rows[:10])  # warm up: token, connections
+        baseline = _rate(client, rows, 100, 1)
+        for batch in (100, 500, 1000):
+            for conc in (1, 4, 8):
+                rate = baseline if (batch, conc) == (100, 1) else _rate(client, rows, batch, conc)
+                out.append({"figure": f"client rows/s, batch {batch}, concurrency {conc}",
+                            "ours": round(rate), "baseline": round(baseline), "unit": "rows/s",
+                            "ratio": round(rate / baseline, 2)})
+        # Token mints and secret reads per 1,000 calls, on a fresh client.
+        fresh = build_client(load_settings())
+        for i in range(1000):
+            fresh.post_rows(SCHEMA, rows[i : i + 1])
+        out.append({"figure": "token mints per 1,000 client calls", "ours": fresh.tokens.mints,
+                    "baseline": 1000, "unit": "mints", "ratio": round(fresh.tokens.mints / 1000, 4)})
+        out.append({"figure": "secret reads per 1,000 client calls", "ours": fresh.credentials.reads,
+                    "baseline": 1000, "unit": "reads", "ratio": round(fresh.credentials.reads / 1000, 4)})
+    return out
+
+
+if __name__ == "__main__":
+    from bench.table import print_table
+
+    print_table(run())
