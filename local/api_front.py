@@ -219,8 +219,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return
         resource, params, needs_key = route
         sent_key = self.headers.get("x-api-key")
-        if needs_key and front.api_key is not None and not (
-            sent_key is not None and hmac.compare_digest(sent_key.encode(), front.api_key.encode())
+        if (
+            needs_key
+            and front.api_key is not None
+            and not (sent_key is not None and hmac.compare_digest(sent_key.encode(), front.api_key.encode()))
         ):
             self._send(403, {"message": "Forbidden"})
             return

@@ -79,9 +79,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 answer = server.api.handle(request)
             except Exception as exc:  # a sandbox bug must still answer in the envelope
                 answer = error(500, f"sandbox error: {type(exc).__name__}")
-        self.wfile.write(answer.encode(close=self.close_connection))
+        # Logged before the answer goes out, so a client that has its answer finds it in the log.
         server.log.append(LoggedRequest(self.command, parts.path, query, answer.status, started,
                                         server.monotonic(), answer.username))
+        self.wfile.write(answer.encode(close=self.close_connection))
 
     def _read_body(self) -> tuple[bytes, Answer | None]:
         raw = self.headers.get("Content-Length")

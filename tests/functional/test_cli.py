@@ -96,6 +96,18 @@ def test_check_shows_user_expiry_and_schemas_but_never_the_token(stack: LocalSta
     assert "Token " not in run.out
 
 
+def test_verbose_logs_go_to_stderr_without_secrets(stack: LocalStack) -> None:
+    # Given/When check runs with --verbose
+    run = cli("check", "--verbose")
+
+    # Then the package's logs are on stderr (stdout stays the report), with no token or key in them
+    assert run.code == 0, run.err
+    assert "minted Monetate token" in run.err and "minted Monetate token" not in run.out
+    for token in issued_tokens(stack):
+        assert token not in run.err
+    assert "PRIVATE KEY" not in run.err
+
+
 def test_check_with_a_revoked_key_is_one_clear_line_and_exit_2(stack: LocalStack) -> None:
     # Given a second API user whose key Monetate revoked, with its own secret
     private, public = new_key_pair()

@@ -8,7 +8,10 @@ import hashlib
 import io
 import json
 import logging
+import os
 import re
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -31,7 +34,7 @@ from monetate_ingest.errors import (
 from monetate_ingest.pacing import Pacer
 from monetate_ingest.validator import Upstream, create_app, spot_check_page
 
-from local.api_front import FakeLambdaContext
+from local.api_front import FakeLambdaContext, build_event, match_route
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 RECORD_EVENT = json.loads((EVENTS / "api_gateway_get_record.json").read_text())
@@ -282,9 +285,7 @@ def test_pacer_refusal_is_429_with_retry_after(world: World) -> None:
 
 
 @pytest.mark.parametrize(("retry_after", "header"), [(2.5, "3"), (None, "1"), (0.0, "1"), (7.0, "7")])
-def test_monetate_429_is_429_with_retry_after(
-    world: World, retry_after: float | None, header: str
-) -> None:
+def test_monetate_429_is_429_with_retry_after(world: World, retry_after: float | None, header: str) -> None:
     # Given Monetate answers 429
     world.reader.error = RateLimitedError("GET /data/x/: 429", retry_after=retry_after, status=429)
     # When a lookup is made
@@ -436,8 +437,17 @@ def test_page_is_self_contained_and_keeps_the_key_in_memory() -> None:
     html = spot_check_page().html
     # Then it loads nothing from elsewhere and never persists or exposes the key
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
-    for forbidden in ("localStorage", "sessionStorage", "document.cookie", "innerHTML", "outerHTML",
-                      "insertAdjacentHTML", "document.write", "eval(", "style="):
+    for forbidden in (
+        "localStorage",
+        "sessionStorage",
+        "document.cookie",
+        "innerHTML",
+        "outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+        "eval(",
+        "style=",
+    ):
         assert forbidden not in html, forbidden
     assert re.search(r'<input id="api-key" type="password"[^>]*autocomplete="off"', html)
     assert " name=" not in html.split("<form", 1)[1]  # unnamed inputs: a form submit carries nothing
@@ -465,3 +475,71 @@ def test_create_app_touches_nothing_until_a_lookup() -> None:
     app.resolve(copy.deepcopy(PAGE_EVENT), FakeLambdaContext())
     # Then the upstream was never asked for
     assert calls == []
+
+
+# --- the handler module and the local front's events -------------------------------------------
+
+
+def test_importing_the_handler_builds_nothing_and_imports_nothing_heavy() -> None:
+    # Given a fresh interpreter with no AWS or Monetate settings at all
+    code = (
+        "import sys\n"
+        "import functions.validate_record.app as app\n"
+        "assert app._handler is None\n"
+        "heavy = [m for m in ('monetate_ingest.validator', 'requests', 'boto3') if m in sys.modules]\n"
+        "print(','.join(heavy))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    env = {
+        "PYTHONPATH": f"{root / 'layers' / 'monetate_ingest'}{os.pathsep}{root}",
+        "PATH": os.environ["PATH"],
+    }
+    # When the handler module is imported
+    argv = [sys.executable, "-c", code]
+    done = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, check=False)
+    # Then it worked without configuration and loaded neither the app, requests nor boto3
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ""
+
+
+def test_the_local_front_builds_events_shaped_like_the_sample() -> None:
+    # Given a request as the local front receives it
+    event = build_event(
+        method="GET",
+        raw_path="/records/customers/C%2D1001",
+        query="",
+        headers=[("Host", "127.0.0.1:9"), ("x-api-key", "k"), ("Accept", "application/json")],
+        body=b"",
+        resource="/records/{schema}/{id}",
+        path_parameters={"schema": "customers", "id": "C-1001"},
+        stage="v1",
+        source_ip="127.0.0.1",
+        api_key="k",
+        host="127.0.0.1:9",
+    )
+    # Then it has every key of the real-shaped sample, at every level that matters
+    assert set(event) == set(RECORD_EVENT)
+    assert set(event["requestContext"]) == set(RECORD_EVENT["requestContext"])
+    assert set(event["requestContext"]["identity"]) == set(RECORD_EVENT["requestContext"]["identity"])
+    assert event["requestContext"]["stage"] == "v1"
+    assert event["requestContext"]["path"] == "/v1/records/customers/C%2D1001"
+    assert event["path"] == "/records/customers/C-1001"
+    assert event["multiValueHeaders"]["x-api-key"] == ["k"]
+    assert event["requestContext"]["identity"]["apiKeyId"] == "local-api-key"
+    assert (event["body"], event["isBase64Encoded"]) == (None, False)
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/", ("/", {}, False)),
+        ("/records/customers/C-1", ("/records/{schema}/{id}", {"schema": "customers", "id": "C-1"}, True)),
+        ("/records/customers/a%2Fb", ("/records/{schema}/{id}", {"schema": "customers", "id": "a/b"}, True)),
+        ("/records/customers/", None),
+        ("/records/customers", None),
+        ("/records/a/b/c", None),
+        ("/other", None),
+    ],
+)
+def test_front_route_matching(path: str, expected: tuple[str, dict[str, str], bool] | None) -> None:
+    assert match_route(path) == expected

@@ -18,26 +18,30 @@ SUFFIX = b"]}"
 OVERHEAD = len(PREFIX) + len(SUFFIX)
 
 
-def _make_encoder() -> Callable[[Any], str]:
-    """``json.dumps(obj, separators=(",", ":"), ensure_ascii=False)`` without per-call setup."""
+def _make_encoder() -> Callable[[Any, int], list[str]]:
+    """The C encoder behind ``json.dumps(obj, separators=(",", ":"), ensure_ascii=False)``.
+
+    Built once: ``json.dumps`` with those arguments builds a new encoder on every call.
+    """
     encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
     make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # pragma: no cover - the C accelerator is missing
-        return encoder.encode
-    try:
-        args = (None, encoder.default, json.encoder.encode_basestring, None, ":", ",", False, False, True)
-        c_encode = make(*args)
-    except TypeError:  # pragma: no cover - a different C signature
-        return encoder.encode
-    join = "".join
-
-    def encode(obj: Any) -> str:
-        return join(c_encode(obj, 0))
-
-    return encode
+    if make is not None:
+        try:
+            args = (None, encoder.default, json.encoder.encode_basestring, None, ":", ",", False, False, True)
+            c_encode: Callable[[Any, int], list[str]] = make(*args)
+            return c_encode
+        except TypeError:  # pragma: no cover - a different C signature
+            pass
+    return lambda obj, _level: [encoder.encode(obj)]  # pragma: no cover - no C accelerator
 
 
-encode_row: Callable[[Any], str] = _make_encoder()
+_encode_chunks = _make_encoder()
+_join = "".join
+
+
+def encode_row(row: Any) -> str:
+    """``json.dumps(row, separators=(",", ":"), ensure_ascii=False)``, faster."""
+    return _join(_encode_chunks(row, 0))
 
 
 def body_of(encoded: list[bytes]) -> bytes:
@@ -82,6 +86,8 @@ class Batch:
 class Batcher:
     """Accumulates rows; :meth:`add` hands back a full batch when the next row would not fit."""
 
+    __slots__ = ("_encoded", "_lines", "_rows", "_size", "max_bytes", "max_rows")
+
     def __init__(self, max_rows: int, max_bytes: int) -> None:
         if max_rows < 1:
             raise ValueError("max_rows must be at least 1")
@@ -108,19 +114,23 @@ class Batcher:
         Raises :class:`RowError` (nothing changes) if the row cannot be encoded as UTF-8 JSON.
         """
         try:
-            data = encode_row(row).encode()
+            data = _join(_encode_chunks(row, 0)).encode()
         except (UnicodeEncodeError, TypeError, ValueError) as exc:
             raise RowError(f"row cannot be encoded as JSON: {exc}") from None
         size = self._size + len(data) + 1
-        full: Batch | None = None
-        if self._rows and (len(self._rows) >= self.max_rows or size > self.max_bytes):
+        rows = self._rows
+        if rows and (len(rows) >= self.max_rows or size > self.max_bytes):
             full = self._emit()
-            size = self._size + len(data) + 1
-        self._rows.append(row)
+            self._rows.append(row)
+            self._lines.append(line)
+            self._encoded.append(data)
+            self._size += len(data) + 1
+            return full
+        rows.append(row)
         self._lines.append(line)
         self._encoded.append(data)
         self._size = size
-        return full
+        return None
 
     def flush(self) -> Batch | None:
         """The rows held, as a batch (None when empty)."""

@@ -45,9 +45,7 @@ class PaceExceeded(Exception):
 
     def __init__(self, retry_after: float) -> None:
         self.retry_after = max(0.0, float(retry_after))
-        super().__init__(
-            f"the next Monetate lookup slot is {self.retry_after:.2f} s away; try again later"
-        )
+        super().__init__(f"the next Monetate lookup slot is {self.retry_after:.2f} s away; try again later")
 
     @property
     def retry_after_header(self) -> int:

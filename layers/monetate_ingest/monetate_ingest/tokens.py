@@ -102,6 +102,12 @@ class TokenProvider:
             self._current = current
             return current.value
 
+    @property
+    def expires_at(self) -> float | None:
+        """When the cached token expires (epoch seconds), or None before the first mint."""
+        current = self._current
+        return None if current is None else current.refresh_at + self._margin
+
     def invalidate(self, token: str) -> None:
         """Forget ``token`` if it is still the current one (Monetate answered 401 to it)."""
         with self._lock:

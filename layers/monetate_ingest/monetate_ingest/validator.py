@@ -338,9 +338,9 @@ def make_handler(
 ) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     """A Lambda handler ``(event, context) -> proxy response``; the resolver is built on first call.
 
-    Wraps the resolver with Logger's Lambda context (``log_event`` forced off whatever
-    ``POWERTOOLS_LOGGER_LOG_EVENT`` says: the event holds the caller's API key) and publishes the
-    metrics after every invocation.
+    Invocations run one at a time (see below). The resolver is wrapped with Logger's Lambda
+    context (``log_event`` forced off whatever ``POWERTOOLS_LOGGER_LOG_EVENT`` says: the event holds
+    the caller's API key), and the metrics are published after every invocation.
     """
     from aws_lambda_powertools.logging import correlation_paths
 
@@ -348,6 +348,10 @@ def make_handler(
     sink = METRICS if metrics is None else metrics
     built: list[APIGatewayRestResolver] = []
     lock = threading.Lock()
+    # Powertools keeps the current event in class-level state: a resolver is not re-entrant across
+    # threads. Lambda never runs two invocations in one container at once; the local front and the
+    # tests do, and this lock makes them behave like one container (reserved concurrency 1).
+    invocation = threading.Lock()
 
     def resolver() -> APIGatewayRestResolver:
         if not built:
@@ -362,10 +366,15 @@ def make_handler(
         finally:
             sink.flush()
 
-    wrapped: Callable[[dict[str, Any], Any], dict[str, Any]] = log.inject_lambda_context(
+    with_context: Callable[[dict[str, Any], Any], dict[str, Any]] = log.inject_lambda_context(
         handler, log_event=False, correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True
     )
-    return wrapped
+
+    def one_at_a_time(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        with invocation:
+            return with_context(event, context)
+
+    return one_at_a_time
 
 
 def _caller(app: APIGatewayRestResolver) -> dict[str, Any]:

@@ -38,19 +38,9 @@ def run(ctx: Context) -> int:
 
 
 def token_expiry(tokens: Any) -> float | None:
-    """When the current token expires (epoch seconds), from the provider's cache; never the token.
-
-    Uses ``tokens.expires_at`` when the provider exposes it, else its cached entry (the refresh time
-    plus the margin it keeps before expiry).
-    """
-    public = getattr(tokens, "expires_at", None)
-    if isinstance(public, (int, float)) and not isinstance(public, bool):
-        return float(public)
-    current = getattr(tokens, "_current", None)
-    refresh_at = getattr(current, "refresh_at", None)
-    if not isinstance(refresh_at, (int, float)):
-        return None
-    return float(refresh_at) + float(getattr(tokens, "_margin", 0.0))
+    """When the current token expires (epoch seconds); never the token itself."""
+    value = getattr(tokens, "expires_at", None)
+    return float(value) if isinstance(value, (int, float)) else None
 
 
 def iso_utc(epoch: float) -> str:

@@ -138,6 +138,7 @@ _BARE_NUMBER = re.compile(r"[+-]?\d+(?:\.\d*)?", re.ASCII)
 _SLASH_DATE = re.compile(r"(\d{4})/(\d{2})/(\d{2})", re.ASCII)
 _LONG_FRACTION = re.compile(r"(\.\d{6})\d+", re.ASCII)
 _CANONICAL = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{6})?Z", re.ASCII)
+DATETIME_CACHE_SIZE = 4096
 _DATETIME_HINT = "write ISO-8601 such as 2024-05-01T13:45:00Z"
 
 
@@ -145,7 +146,21 @@ def _datetime_converter(naive_tz: str) -> Converter:
     parse = datetime.fromisoformat
     zone: tzinfo = UTC if naive_tz.upper() in ("UTC", "Z", "ETC/UTC") else ZoneInfo(naive_tz)
 
+    cache: dict[str, str] = {}
+
     def text(raw: str) -> str:
+        """Cached: date columns repeat values far more often than not."""
+        try:
+            return cache[raw]
+        except KeyError:
+            pass
+        result = convert(raw)
+        if len(cache) >= DATETIME_CACHE_SIZE:
+            cache.clear()
+        cache[raw] = result
+        return result
+
+    def convert(raw: str) -> str:
         if raw[-1:] == "Z" and _CANONICAL.fullmatch(raw) and raw[19:26] != ".000000":
             try:
                 parse(raw)  # already in the form we emit: only validate it

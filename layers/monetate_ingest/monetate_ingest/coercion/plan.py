@@ -72,15 +72,16 @@ def compile_plan(steps: list[Step], required: list[tuple[str, str]]) -> CoerceFn
 
     def coerce(raw: dict[str, Any]) -> dict[str, Any]:
         try:
-            cells = tuple(map(strip, fetch(raw)))
+            got = fetch(raw)
+            cells = tuple(map(strip, got))
         except (KeyError, TypeError):  # a missing column or a non-string value
             return slow(raw)
         if "" in cells:
-            out = {name: cell for name, cell in zip(names, cells, strict=True) if cell}
-        elif identity and len(raw) == width and cells == fetch(raw):  # nothing to rename or strip
+            out = {name: cell for name, cell in zip(names, cells) if cell}  # noqa: B905
+        elif identity and cells == got and len(raw) == width:  # nothing to rename or strip
             out = raw.copy()
         else:
-            out = dict(zip(names, cells, strict=True))
+            out = dict(zip(names, cells))  # noqa: B905 - same length; strict= is a slow keyword call
         for name, text in typed:
             cell = out.get(name)
             if cell is not None:
