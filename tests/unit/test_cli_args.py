@@ -362,11 +362,9 @@ def test_describe_a_failed_dry_run() -> None:
 # --- check helpers ---------------------------------------------------------------------------
 
 
-def test_token_expiry_prefers_a_public_attribute_and_never_needs_the_token() -> None:
+def test_token_expiry_reads_the_providers_expiry_and_never_needs_the_token() -> None:
     assert token_expiry(SimpleNamespace(expires_at=1_700_000_000)) == 1_700_000_000.0
-    cached = SimpleNamespace(_current=SimpleNamespace(value="secret", refresh_at=1000.0), _margin=60.0)
-    assert token_expiry(cached) == 1060.0
-    assert token_expiry(SimpleNamespace(_current=None)) is None
+    assert token_expiry(SimpleNamespace(expires_at=None)) is None
     assert iso_utc(0) == "1970-01-01T00:00:00Z"
 
 
