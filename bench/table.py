@@ -13,4 +13,5 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     print(line)
     print("  ".join("-" * w for w in widths))
     for c in cells:
-        print("  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(c, widths, strict=True))))
+        pairs = enumerate(zip(c, widths, strict=True))
+        print("  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in pairs))

@@ -166,7 +166,7 @@ def provision(
     *,
     secret_value: str,
     prefix: str = "monetate-ingest",
-    secret_name: str = "monetate/api-user",
+    secret_name: str = "monetate/api-user",  # noqa: S107 - a name, not a password
 ) -> LocalResources:
     """Create the bucket, queues, table, event bus rule target and secret the functions use."""
     s3, sqs, ddb = moto.client("s3"), moto.client("sqs"), moto.client("dynamodb")

@@ -2,9 +2,9 @@
 
 Every error a caller must act on is one of three kinds, read from the class attribute ``kind``:
 
-* ``configuration`` – the deployment is wrong (settings, secret, key). Never retried; fix and redeploy.
-* ``permanent``     – this request or these rows will never succeed as they are (400, 404, revoked key).
-* ``transient``     – try again later (429, 5xx, timeouts, connection errors, a non-JSON proxy page).
+* ``configuration`` - the deployment is wrong (settings, secret, key). Never retried; fix and redeploy.
+* ``permanent``     - this request or these rows will never succeed as they are (400, 404, revoked key).
+* ``transient``     - try again later (429, 5xx, timeouts, connection errors, a non-JSON proxy page).
 
 Messages never contain key material, JWTs or tokens.
 """

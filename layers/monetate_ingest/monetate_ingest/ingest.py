@@ -95,7 +95,9 @@ def make_handler(runtime_factory: Callable[[], IngestRuntime] = default_runtime)
         results: list[dict[str, Any]] = []
         for item in files_in_event(event):
             if isinstance(item, Ignored):
-                logger.info("ignored S3 object", extra={"bucket": item.bucket, "key": item.key, "reason": item.reason})
+                logger.info(
+                    "ignored S3 object", extra={"bucket": item.bucket, "key": item.key, "reason": item.reason}
+                )
                 results.append({"key": item.key, "ignored": item.reason})
                 continue
             logger.append_keys(file=item.identity)
@@ -148,7 +150,9 @@ def _run_file(rt: IngestRuntime, ref: FileRef, context: Any) -> Report:
         revoked.flush_metrics()
         if rt.publish:
             rt.publish(ref, job.report)
-        logger.error("Monetate refused the API key (403); file stopped", extra={"counts": job.report.counts.__dict__})
+        logger.error(
+            "Monetate refused the API key (403); file stopped", extra={"counts": job.report.counts.__dict__}
+        )
         raise
     if job.continued:
         invocation = job.cp.invocation

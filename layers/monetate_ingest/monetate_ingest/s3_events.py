@@ -77,18 +77,20 @@ class Ignored:
 
 def route(bucket: str, key: str, etag: str, size: int) -> FileRef | Ignored:
     """Map a decoded key to a :class:`FileRef`, or say why it is not ours."""
-    for prefix, dry in ((INCOMING, False), (DRY_RUN, True)):
-        if key.startswith(prefix):
-            rest = key[len(prefix) :]
-            break
+    if key.startswith(INCOMING):
+        prefix, dry = INCOMING, False
+    elif key.startswith(DRY_RUN):
+        prefix, dry = DRY_RUN, True
     else:
         return Ignored(bucket, key, f"key is outside {INCOMING} and {DRY_RUN}")
+    rest = key[len(prefix) :]
     if key.endswith("/"):
         return Ignored(bucket, key, "key is a folder marker")
     schema, sep, name = rest.partition("/")
     if not sep or not schema or not name:
         return Ignored(bucket, key, f"expected {prefix}<schema>/<file>, found no file under a schema folder")
-    return FileRef(bucket=bucket, key=key, etag=etag.strip('"'), size=size, schema=schema, name=name, dry_run=dry)
+    etag = etag.strip('"')
+    return FileRef(bucket=bucket, key=key, etag=etag, size=size, schema=schema, name=name, dry_run=dry)
 
 
 def files_in_event(event: Mapping[str, Any]) -> Iterator[FileRef | Ignored]:
