@@ -96,12 +96,57 @@ def ingest_path(stack: LocalStack) -> None:
         print(f"    {json.dumps(row)}")
 
 
+def post_records_path(stack: LocalStack) -> None:
+    from monetate_ingest.envelope import build_envelope
+
+    from local.sqs_poller import SqsPoller
+
+    step("3. PostRecords: envelopes on the records queue")
+    res = stack.resources
+    good = build_envelope("customers", [{"customer_id": "C2001", "email": "alan@example.com", "vip": "y"}])
+    messages = {
+        "good (one row)": good,
+        "good (two rows)": build_envelope(
+            "customers",
+            [{"customer_id": "C2002", "lifetime_value": "12.5"}, {"customer_id": "C2003", "segments": ["a", "b"]}],
+        ),
+        "same content again (a redelivery)": good,
+        "one bad row of two": build_envelope(
+            "customers", [{"customer_id": "C2004"}, {"customer_id": "C2005", "signup_time": "yesterday"}]
+        ),
+        "not JSON": "customer_id=C9,email=x",
+        "unknown schema": build_envelope("no_such_dataset", [{"id": "1"}]),
+    }
+    ids = {}
+    for label, body in messages.items():
+        ids[stack.sqs.send_message(QueueUrl=res.records_queue_url, MessageBody=body)["MessageId"]] = label
+        print(f"  sent: {label}")
+    poller = SqsPoller(stack.sqs, res.records_queue_url, stack.post_records_handler(), batch_size=10)
+    for result in poller.drain(max_seconds=60):
+        for mid in result.deleted:
+            print(f"  handled (deleted from the queue): {ids.get(mid, mid)}")
+        for mid in result.failed:
+            print(f"  left for a retry: {ids.get(mid, mid)}")
+    dead = stack.sqs.receive_message(
+        QueueUrl=res.records_dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    ).get("Messages", [])
+    print(f"  dead-letter queue now holds {len(dead)} message(s):")
+    for msg in dead:
+        attrs = msg.get("MessageAttributes", {})
+        original = attrs.get("original_message_id", {}).get("StringValue", "")
+        kind = attrs.get("error_type", {}).get("StringValue")
+        reason = attrs.get("error_message", {}).get("StringValue")
+        print(f"    [{ids.get(original, original)}] {kind}: {reason}")
+    print("  after a fix, send them back with:  python -m monetate_ingest redrive")
+
+
 def main() -> int:
     started = time.monotonic()
     quiet = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
     with LocalStack(env_overrides=quiet) as stack:
         client_path(stack)
         ingest_path(stack)
+        post_records_path(stack)
     print(f"\nDemo finished in {time.monotonic() - started:.1f} s. Everything ran on 127.0.0.1.")
     return 0
 

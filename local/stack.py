@@ -102,6 +102,9 @@ class LocalStack:
             self._env_cm.__exit__(None, None, None)
             self._env_cm = None
         self.sandbox.stop()
+        from aws_lambda_powertools.utilities import parameters
+
+        parameters.clear_caches()  # nothing may keep a client bound to this stack's endpoint
         # moto's in-process backends are module globals that outlive the server thread: forget
         # every resource so the next stack in this process can provision the same names again.
         if self.moto.port:
