@@ -31,7 +31,7 @@ chromium:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null; }
 
 demo: $(STAMP)
-	PYTHONPATH=layers/monetate_ingest:. $(PY) -m local.demo
+	PYTHONPATH=layers/monetate_ingest:. $(PY) -m local.demo $(DEMO_ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -108,7 +108,10 @@ def post_records_path(stack: LocalStack) -> None:
         "good (one row)": good,
         "good (two rows)": build_envelope(
             "customers",
-            [{"customer_id": "C2002", "lifetime_value": "12.5"}, {"customer_id": "C2003", "segments": ["a", "b"]}],
+            [
+                {"customer_id": "C2002", "lifetime_value": "12.5"},
+                {"customer_id": "C2003", "segments": ["a", "b"]},
+            ],
         ),
         "same content again (a redelivery)": good,
         "one bad row of two": build_envelope(
@@ -140,13 +143,44 @@ def post_records_path(stack: LocalStack) -> None:
     print("  after a fix, send them back with:  python -m monetate_ingest redrive")
 
 
+def validate_path(stack: LocalStack, *, serve: bool = False) -> None:
+    import secrets
+
+    import requests
+
+    from local.api_front import ApiFront
+
+    step("4. ValidateRecord: one spot check through the API (at most one Monetate GET per second)")
+    api_key = secrets.token_urlsafe(24)
+    time.sleep(1.05)  # the budget is shared with step 1's read-back
+    with ApiFront(stack.validate_handler(), api_key) as front:
+        url = f"{front.url}records/customers/C1001"
+        print(f"  GET {url}   (header x-api-key: <the API key>)")
+        answer = requests.get(url, headers={"x-api-key": api_key}, timeout=10)
+        show(f"HTTP {answer.status_code}", answer.json())
+        anonymous = requests.get(url, timeout=10)
+        print(f"  without the key: HTTP {anonymous.status_code} {anonymous.json()}")
+        print(f"  the spot-check page: {front.url}  (API key for it: {api_key})")
+        if not serve:
+            print("  (`make demo DEMO_ARGS=--serve` keeps the page up until Ctrl-C)")
+            return
+        print("  serving until Ctrl-C …")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
 def main() -> int:
+    serve = "--serve" in sys.argv[1:]
     started = time.monotonic()
     quiet = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
     with LocalStack(env_overrides=quiet) as stack:
         client_path(stack)
         ingest_path(stack)
         post_records_path(stack)
+        validate_path(stack, serve=serve)
     print(f"\nDemo finished in {time.monotonic() - started:.1f} s. Everything ran on 127.0.0.1.")
     return 0
 
