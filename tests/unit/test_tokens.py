@@ -137,6 +137,16 @@ def test_reuses_the_token_until_shortly_before_expiry(rig: Any) -> None:
     assert provider.mints == 2 and len(rig.transport.sent) == 2
 
 
+def test_expires_at_tells_when_the_cached_token_expires(rig: Any) -> None:
+    # Given a provider that has not minted yet  Then it knows no expiry
+    provider = rig.provider(ttl=3600)
+    assert provider.expires_at is None
+    # When a token for 3600 s is minted  Then its expiry is start + 3600, without exposing it
+    start = rig.clock.now
+    provider.token()
+    assert provider.expires_at == pytest.approx(start + 3600)
+
+
 def test_margin_is_a_tenth_of_short_ttls(rig: Any) -> None:
     # Given a 600 s ttl (margin min(60, 60) = 60) and a server granting only 100 s
     rig.server.expires_in = 100
