@@ -203,7 +203,9 @@ def test_function_specific_environment(cfn: dict[str, Any], raw: dict[str, Any])
 
     validator = env(cfn, "ValidateRecordFunction")
     assert validator["VALIDATOR_MAX_WAIT"] == {"Ref": "ValidatorMaxWait"}
-    assert set(validator) - COMMON_ENV == {"VALIDATOR_MAX_WAIT"}
+    assert set(validator) - COMMON_ENV == {"VALIDATOR_MAX_WAIT", "HTTP_READ_TIMEOUT"}
+    # a slow Monetate must become our 502 before API Gateway's 29 s integration timeout
+    assert float(validator["HTTP_READ_TIMEOUT"]) < 29
 
 
 def test_settings_defaults_and_ranges_match_the_package(raw: dict[str, Any]) -> None:
