@@ -34,7 +34,6 @@ id, never the id itself.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import math
 import re
@@ -42,8 +41,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
-from importlib import resources
 from typing import Any, Protocol
 
 import requests
@@ -62,13 +59,13 @@ from .errors import (
 from .observability import logger as default_logger
 from .observability import metrics as default_metrics
 from .pacing import PaceExceeded, Pacer
+from .page import spot_check_page
 
 SCHEMA_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 MAX_SCHEMA_NAME = 64
 MAX_RECORD_ID = 256
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _RECORDS_PATH = re.compile(r"/records/([^/]*)/(.*)", re.DOTALL)
-PAGE_RESOURCE = "spot_check_page.html"
 
 #: The container's pacer. ValidateRecord runs with reserved concurrency 1, so this one object is
 #: the retailer's whole one-lookup-per-second budget (see :mod:`monetate_ingest.pacing`).
@@ -181,46 +178,6 @@ def validate_record_id(record_id: str) -> str:
     if _CONTROL.search(record_id):
         raise InvalidRequest("invalid_id", "the record id contains control characters")
     return record_id
-
-
-# --- the page ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Page:
-    html: str
-    csp: str
-
-
-def _sha256_source(text: str) -> str:
-    digest = hashlib.sha256(text.encode("utf-8")).digest()
-    return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
-
-
-def _inline(tag: str, html: str) -> list[str]:
-    return re.findall(rf"<{tag}>(.*?)</{tag}>", html, flags=re.DOTALL)
-
-
-@lru_cache(maxsize=1)
-def spot_check_page() -> Page:
-    """The page (package data) and a CSP allowing exactly its inline script and style, by hash."""
-    html = resources.files(__package__).joinpath(PAGE_RESOURCE).read_text(encoding="utf-8")
-    scripts, styles = _inline("script", html), _inline("style", html)
-    if not scripts or not styles:
-        raise ConfigurationError(f"{PAGE_RESOURCE} must hold one inline <script> and one inline <style>")
-    csp = "; ".join(
-        [
-            "default-src 'none'",
-            "script-src " + " ".join(_sha256_source(s) for s in scripts),
-            "style-src " + " ".join(_sha256_source(s) for s in styles),
-            "connect-src 'self'",
-            "img-src 'none'",
-            "form-action 'none'",
-            "base-uri 'none'",
-            "frame-ancestors 'none'",
-        ]
-    )
-    return Page(html=html, csp=csp)
 
 
 _SECURITY_HEADERS = {
