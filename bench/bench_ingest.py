@@ -6,7 +6,12 @@ it, in the same run, a baseline over the same bytes: ``csv.reader``, one dict pe
 ``json.dumps`` per batch of ``BATCH_MAX_ROWS`` rows — the least any CSV → JSON loader must do.
 
 Each measured size runs the handler in a fresh subprocess (only the handler: the stack lives in
-this process), which reads its own peak RSS with ``resource.getrusage(RUSAGE_SELF).ru_maxrss``.
+this process), which reads its own peak RSS from ``VmHWM`` in ``/proc/self/status`` (not
+``ru_maxrss``, which a spawned child inherits from its parent's address space on Linux).
+Debugging aids: ``BENCH_RSS_TRACE=path`` makes the child append ``seconds rss_mib peak_mib`` there
+every 50 ms; ``BENCH_PYSPY=prefix`` runs the child under ``py-spy record -f raw`` (not a project
+dependency; extra flags such as ``--gil`` or ``--idle`` in ``BENCH_PYSPY_ARGS``), writing
+``prefix.<rows>``. The table's detail line adds the handler's CPU seconds next to its wall time.
 
     python -m bench.bench_ingest [--rows N]
 """
@@ -85,15 +90,66 @@ def _child(event_json: str) -> None:
         return rt
 
     handler = make_handler(runtime)
+    trace = os.environ.get("BENCH_RSS_TRACE")
+    if trace:
+        _start_rss_trace(trace)
     started = time.perf_counter()
+    cpu_started = time.process_time()
     results = [handler(json.loads(event_json), FakeContext())]
     while pending:
         results.append(handler(pending.pop(0), FakeContext()))
     seconds = time.perf_counter() - started
-    rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    cpu_seconds = time.process_time() - cpu_started
+    rss_kib = _peak_rss_kib()
     print(
-        json.dumps({"seconds": seconds, "rss_kib": rss_kib, "invocations": len(results), "results": results})
+        json.dumps(
+            {
+                "seconds": seconds,
+                "cpu_seconds": cpu_seconds,
+                "rss_kib": rss_kib,
+                "invocations": len(results),
+                "results": results,
+            }
+        )
     )
+
+
+def _peak_rss_kib() -> int:
+    """This process's own peak RSS in KiB: ``VmHWM`` of its address space.
+
+    Not ``getrusage(RUSAGE_SELF).ru_maxrss``: on Linux that survives ``exec`` and starts at the
+    RSS of the address space the child was spawned from — here the benchmark's parent, which holds
+    the generated file and the sandbox's stored rows — so it grew with the file size while the
+    handler itself stayed flat.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def _start_rss_trace(path: str, every: float = 0.05) -> None:
+    """Debugging aid: append ``seconds rss_mib peak_mib`` to ``path`` every ``every`` seconds."""
+    import threading
+
+    page = os.sysconf("SC_PAGE_SIZE")
+    t0 = time.perf_counter()
+
+    def sample() -> None:
+        with open(path, "a") as out:
+            while True:
+                with open("/proc/self/statm") as f:
+                    rss = int(f.read().split()[1]) * page / 1024**2
+                peak = _peak_rss_kib() / 1024
+                out.write(f"{time.perf_counter() - t0:.2f} {rss:.1f} {peak:.1f}\n")
+                out.flush()
+                time.sleep(every)
+
+    threading.Thread(target=sample, daemon=True).start()
 
 
 def _measure(stack: Any, rows: int, data: bytes) -> dict[str, Any]:
@@ -104,8 +160,24 @@ def _measure(stack: Any, rows: int, data: bytes) -> dict[str, Any]:
     stack.put_file(key, data)
     event = _wait_event(stack, key)
     env = {**os.environ, **stack.env, "PYTHONPATH": os.pathsep.join(_pythonpath())}
+    command = [sys.executable, "-m", "bench.bench_ingest", "--child"]
+    spy = os.environ.get("BENCH_PYSPY")  # a debugging aid: sample the child with py-spy
+    if spy:
+        command = [
+            "py-spy",
+            "record",
+            *os.environ.get("BENCH_PYSPY_ARGS", "").split(),
+            "-r",
+            "250",
+            "-f",
+            "raw",
+            "-o",
+            f"{spy}.{rows}",
+            "--",
+            *command,
+        ]
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.bench_ingest", "--child"],
+        command,
         input=json.dumps(event),
         capture_output=True,
         text=True,
@@ -211,8 +283,10 @@ def run(rows: int = 1_000_000) -> list[dict[str, Any]]:
         "status": big["status"],
         "counts": big["counts"],
         "report_posts": big["report_posts"],
+        "handler_cpu_seconds": round(big["cpu_seconds"], 2),
         "small_run": {
-            k: small[k] for k in ("rows", "seconds", "rows_per_s", "rss_kib", "posts", "sandbox_rows")
+            k: small[k]
+            for k in ("rows", "seconds", "cpu_seconds", "rows_per_s", "rss_kib", "posts", "sandbox_rows")
         },
     }
     return table

@@ -36,6 +36,14 @@ if TYPE_CHECKING:
 _NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 _TAGS = re.compile(r"<[^>]*>")
 _MAX_PAGES = 100
+#: A 2xx answer to a data POST longer than this is not parsed whole. Its ``data`` only echoes the
+#: rows sent (the reference's example response), and parsing a body-sized JSON document per POST
+#: under the GIL costs as much as encoding it did; so only the envelope's leading ``meta`` is read.
+ECHO_PARSE_LIMIT = 16 * 1024
+#: How much of such an answer is decoded to find its ``meta`` (a longer meta: parsed whole).
+_ECHO_META_CHARS = 8 * 1024
+_META_HEAD = re.compile(rb'[ \t\r\n]*\{[ \t\r\n]*"meta"[ \t\r\n]*:[ \t\r\n]*')
+_raw_decode = json.JSONDecoder().raw_decode
 
 
 def new_session(pool_size: int = 16) -> requests.Session:
@@ -115,8 +123,13 @@ class MonetateClient:
         return self.post_body(schema, _encode({"schema_rows": rows}))
 
     def post_body(self, schema: str, body: bytes) -> dict[str, Any]:
-        """``POST /data/{schema}/`` with a pre-encoded ``{"schema_rows": [...]}`` JSON body."""
-        return self._dict(self._call("POST", f"/data/{_q(schema)}/", body=body))
+        """``POST /data/{schema}/`` with a pre-encoded ``{"schema_rows": [...]}`` JSON body.
+
+        Returns Monetate's ``data``, except that a success answer over ``ECHO_PARSE_LIMIT`` bytes
+        (``data`` echoing the rows) gives ``{}``: only its ``meta`` is parsed. A non-JSON answer is
+        still an :class:`UnexpectedResponseError`, and errors are interpreted as for any call.
+        """
+        return self._dict(self._call("POST", f"/data/{_q(schema)}/", body=body, echo=True))
 
     def get_record(self, schema: str, record_id: str) -> dict[str, Any]:
         """``GET /data/{schema}/?id=…`` once, never retried (Monetate allows 1 per second)."""
@@ -164,8 +177,11 @@ class MonetateClient:
         params: dict[str, str] | None = None,
         body: bytes | None = None,
         retry: bool = True,
+        echo: bool = False,
     ) -> Any:
-        return self._call_with_meta(method, self.base + path, params=params, body=body, retry=retry)[0]
+        return self._call_with_meta(
+            method, self.base + path, params=params, body=body, retry=retry, echo=echo
+        )[0]
 
     def _call_with_meta(
         self,
@@ -175,6 +191,7 @@ class MonetateClient:
         params: dict[str, str] | None = None,
         body: bytes | None = None,
         retry: bool = True,
+        echo: bool = False,
     ) -> tuple[Any, Any]:
         headers = {"Accept": "application/json"}
         if body is not None:
@@ -210,7 +227,7 @@ class MonetateClient:
                         "ms": round((time.monotonic() - started) * 1000, 1),
                     },
                 )
-                outcome = _interpret(where, response)
+                outcome = _interpret(where, response, echo=echo)
             if not isinstance(outcome, _Retry):
                 return outcome
             if attempt + 1 >= attempts:
@@ -238,9 +255,16 @@ class MonetateClient:
             self.stats[name] += 1
 
 
-def _interpret(where: str, response: requests.Response) -> _Retry | tuple[Any, Any]:
-    """Map one response to ``(data, meta)``, a :class:`_Retry`, or raise a permanent error."""
+def _interpret(where: str, response: requests.Response, *, echo: bool = False) -> _Retry | tuple[Any, Any]:
+    """Map one response to ``(data, meta)``, a :class:`_Retry`, or raise a permanent error.
+
+    ``echo``: the success answer's ``data`` echoes the request; a long one is not parsed (None).
+    """
     status, url = response.status_code, response.url
+    if echo and 200 <= status < 300:
+        meta = _echo_meta(response)
+        if meta is not None:
+            return None, meta[0]
     body, is_json = _json(response)
     meta = body.get("meta") if isinstance(body, dict) else None
     errors = meta.get("errors") if isinstance(meta, dict) else None
@@ -291,6 +315,25 @@ def _interpret(where: str, response: requests.Response) -> _Retry | tuple[Any, A
     raise error_class(
         f"{where}: {reason}{_summary(meta_errors)}", status=status, meta_errors=meta_errors, url=url
     )
+
+
+def _echo_meta(response: requests.Response) -> tuple[Any] | None:
+    """``(meta,)`` of a long JSON envelope that starts with its ``meta``, read without parsing the
+    rest; None when the answer is short or not so shaped (the caller then parses it whole)."""
+    content = response.content
+    if len(content) <= ECHO_PARSE_LIMIT or "json" not in response.headers.get("Content-Type", "").lower():
+        return None
+    head = _META_HEAD.match(content)
+    if head is None or content.rstrip()[-1:] != b"}":
+        return None
+    text = content[:_ECHO_META_CHARS].decode("utf-8", "replace")
+    try:
+        meta, end = _raw_decode(text, head.end())
+    except ValueError:
+        return None
+    if end >= len(text) or text[end:].lstrip()[:1] not in (",", "}"):
+        return None
+    return (meta,)
 
 
 def _json(response: requests.Response) -> tuple[Any, bool]:

@@ -33,6 +33,7 @@ from .errors import (
 from .observability import logger
 from .parking import park_rows
 from .readers import SourceRow, open_rows
+from .readers.csv_rows import CsvRows
 from .rejects import RejectsWriter, reject_line
 from .report import Counts, Report, utc_now
 from .s3_events import FileRef
@@ -44,6 +45,7 @@ MAX_REJECTS_PER_UNIT = 1_000
 #: JSON files: rows looked at for unknown fields before anything is posted.
 JSON_PEEK_ROWS = 1_000
 MAX_REASON_KEYS = 50
+_REJECTED = object()  # the reading loop's marker for a row that became a reject
 
 
 class _FieldsRefusedError(UnknownColumnsError):
@@ -190,16 +192,20 @@ class FileIngest:
             max_compression_ratio=self.settings.max_compression_ratio,
         )
         self.report.format = source.format
-        rows: Iterator[SourceRow] = iter(source)
-        if source.format == "csv":
+        rows: Iterator[SourceRow | tuple[int, list[str]]]
+        if isinstance(source, CsvRows):
             columns = source.header() or []
+            coercer = self._coercer(schema, columns, csv=True)
+            # A good CSV row as its list of cells: no {column: cell} dict to build and take apart.
+            rows = source.cell_rows() if coercer.coerce_cells is not None else iter(source)
         else:
-            peeked = list(itertools.islice(rows, JSON_PEEK_ROWS))
+            json_rows = iter(source)
+            peeked = list(itertools.islice(json_rows, JSON_PEEK_ROWS))
             columns = _keys_of(peeked)
-            rows = itertools.chain(peeked, rows)
-        coercer = self._coercer(schema, columns, csv=source.format == "csv")
+            rows = itertools.chain(peeked, json_rows)
+            coercer = self._coercer(schema, columns, csv=False)
         rows = itertools.islice(rows, self.cp.rows_done, None)
-        self._deliver(rows, coercer)
+        self._deliver(rows, coercer, columns)
 
     def _coercer(self, schema: SchemaSpec, columns: list[str], *, csv: bool) -> RowCoercer:
         policy = self.settings.unknown_columns
@@ -225,11 +231,13 @@ class FileIngest:
 
     # -- delivering ---------------------------------------------------------------------------
 
-    def _deliver(self, rows: Iterator[SourceRow], coercer: RowCoercer) -> None:
+    def _deliver(
+        self, rows: Iterator[SourceRow | tuple[int, list[str]]], coercer: RowCoercer, columns: list[str]
+    ) -> None:
         inflight: deque[Unit] = deque()
         pool = ThreadPoolExecutor(max_workers=self.settings.post_concurrency)
         try:
-            last = self._read_units(rows, coercer, pool, inflight)
+            last = self._read_units(rows, coercer, columns, pool, inflight)
             self._settle(inflight, block=True, drain=True)
             self.cp.next_unit = last
         except KeyRevokedError:
@@ -243,35 +251,52 @@ class FileIngest:
             pool.shutdown(wait=True)
 
     def _read_units(
-        self, rows: Iterator[SourceRow], coercer: RowCoercer, pool: ThreadPoolExecutor, inflight: deque[Unit]
+        self,
+        rows: Iterator[SourceRow | tuple[int, list[str]]],
+        coercer: RowCoercer,
+        columns: list[str],
+        pool: ThreadPoolExecutor,
+        inflight: deque[Unit],
     ) -> int:
-        """Read rows into units and submit them; returns the number of the next unit to read."""
+        """Read rows into units and submit them; returns the number of the next unit to read.
+
+        ``rows`` are :class:`SourceRow` objects, or for CSV ``(line, cells)`` tuples for good rows
+        (see :meth:`CsvRows.cell_rows`), coerced with ``coercer.coerce_cells``.
+        """
         batcher = Batcher(self.settings.batch_max_rows, self.settings.batch_max_bytes)
+        add = batcher.add
         seq = itertools.count(self.cp.next_unit)
         unit = Unit(next(seq))
         margin_ms = self.settings.deadline_margin_seconds * 1000
         backlog = 2 * self.settings.post_concurrency
         coerce = coercer.coerce
+        coerce_cells = coercer.coerce_cells
         try:
             for row in rows:
-                if row.values is None:
-                    unit.rows += 1
-                    self._reject(unit, row.line, row.error or "row could not be read", row.raw, None)
+                full: object
+                if not isinstance(row, SourceRow):  # a good CSV row: (line, cells)
+                    line, cells = row
+                    try:
+                        full = add(line, coerce_cells(cells))  # type: ignore[misc]
+                    except RowError as exc:
+                        raw = dict(zip(columns, cells, strict=True))
+                        full = self._reject(unit, line, exc.reason, raw, exc.field)
+                elif row.values is None:
+                    full = self._reject(unit, row.line, row.error or "row could not be read", row.raw, None)
                 else:
                     try:
-                        full = batcher.add(row.line, coerce(row.values))
+                        full = add(row.line, coerce(row.values))
                     except RowError as exc:
-                        unit.rows += 1
-                        self._reject(unit, row.line, exc.reason, row.raw, exc.field)
-                    else:
-                        if full is not None:
-                            unit.batch = full
-                            self._submit(pool, inflight, unit)
-                            unit = Unit(next(seq))
-                            if self.remaining_ms() < margin_ms:
-                                self.continued = True  # this row belongs to the next invocation
-                                return unit.seq
-                        unit.rows += 1
+                        full = self._reject(unit, row.line, exc.reason, row.raw, exc.field)
+                if full is not _REJECTED:
+                    if full is not None:
+                        unit.batch = full  # type: ignore[assignment]
+                        self._submit(pool, inflight, unit)
+                        unit = Unit(next(seq))
+                        if self.remaining_ms() < margin_ms:
+                            self.continued = True  # this row belongs to the next invocation
+                            return unit.seq
+                    unit.rows += 1
                 if len(unit.rejects) >= MAX_REJECTS_PER_UNIT:
                     unit.batch = batcher.flush()
                     self._submit(pool, inflight, unit)
@@ -286,9 +311,12 @@ class FileIngest:
         self._submit(pool, inflight, unit)
         return unit.seq + 1
 
-    def _reject(self, unit: Unit, line: int, reason: str, raw: Any, field_name: str | None) -> None:
+    def _reject(self, unit: Unit, line: int, reason: str, raw: Any, field_name: str | None) -> object:
+        """Count the row in ``unit`` as rejected; returns the ``_REJECTED`` marker."""
+        unit.rows += 1
         unit.rejects.append(reject_line(line, reason, raw, field_name))
         unit.reject_fields.append(field_name or "row")
+        return _REJECTED
 
     def _submit(self, pool: ThreadPoolExecutor, inflight: deque[Unit], unit: Unit) -> None:
         if unit.rows == 0 and unit.batch is None:

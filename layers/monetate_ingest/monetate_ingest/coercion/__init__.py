@@ -12,7 +12,7 @@ from typing import Any, Literal
 from ..errors import RowError
 from ..schema import FieldSpec, SchemaSpec
 from .converters import STRING, Converter, converter_for, escape_item
-from .plan import CoerceFn, Step, compile_plan, run_steps
+from .plan import CellsCoerceFn, CoerceFn, Step, compile_cells_plan, compile_plan, run_steps
 
 __all__ = ["Policy", "RowCoercer", "compile_coercer", "escape_item"]
 
@@ -59,6 +59,11 @@ class RowCoercer:
         self._plan = plan
         #: ``coerce(raw) -> dict``: the Monetate row for ``raw``; raises :class:`RowError` naming the field.
         self.coerce: CoerceFn = self._coerce_steps if columns is None else compile_plan(plan, self._required)
+        #: ``coerce_cells(cells) -> dict``: the same for a CSV row given as its cells in ``columns``
+        #: order (no ``{column: cell}`` dict needed); None for JSON rows or repeated column names.
+        self.coerce_cells: CellsCoerceFn | None = (
+            None if columns is None else compile_cells_plan(plan, self._required, columns)
+        )
         mapped = set(self.mapping.values())
         self.missing_fields = [] if columns is None else [n for n, _ in self._required if n not in mapped]
 

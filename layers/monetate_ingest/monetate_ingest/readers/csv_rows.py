@@ -59,6 +59,16 @@ class CsvRows(RowSource):
         return cells
 
     def _rows(self) -> Iterator[SourceRow]:
+        return self._scan(cells=False)  # type: ignore[return-value]
+
+    def cell_rows(self) -> Iterator[tuple[int, list[str]] | SourceRow]:
+        """The rows as iteration yields them, except that a good row comes as a plain
+        ``(line, cells)`` tuple instead of a :class:`SourceRow` with a ``{column: cell}`` dict
+        (for :attr:`RowCoercer.coerce_cells <monetate_ingest.coercion.RowCoercer.coerce_cells>`).
+        Problem rows are the same :class:`SourceRow` objects; one item per row either way."""
+        return self._scan(cells=True)
+
+    def _scan(self, *, cells: bool) -> Iterator[tuple[int, list[str]] | SourceRow]:
         header = self.header()
         reader = self._reader
         width = len(header)
@@ -67,12 +77,15 @@ class CsvRows(RowSource):
         prev = reader.line_num
         while True:
             try:
-                for cells in reader:
-                    if len(cells) == width and flag[0] == mark:
-                        row = dict(zip(header, cells))  # noqa: B905 - strict= costs a slow keyword call per row
-                        yield _new(SourceRow, (prev + 1, row, row, None))
-                    elif cells:
-                        yield self._problem_row(prev + 1, cells, width)
+                for found in reader:
+                    if len(found) == width and flag[0] == mark:
+                        if cells:
+                            yield (prev + 1, found)
+                        else:
+                            row = dict(zip(header, found))  # noqa: B905 - strict= costs a slow keyword call per row
+                            yield _new(SourceRow, (prev + 1, row, row, None))
+                    elif found:
+                        yield self._problem_row(prev + 1, found, width)
                     prev = reader.line_num
                 return
             except csv.Error as exc:
