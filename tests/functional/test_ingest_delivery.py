@@ -192,3 +192,19 @@ def test_logs_of_a_full_run_hold_no_secret(
     tokens = list(clean.sandbox._api.authority._tokens)  # every token the sandbox minted
     assert tokens and not any(t in logs for t in tokens)
     assert not JWT_RE.search(logs)
+
+
+def test_a_file_replaced_before_it_is_read_fails_that_event_and_the_new_upload_wins(clean: Harness) -> None:
+    # Given a file uploaded and then replaced under the same key before the events are delivered
+    key = "incoming/customers/replaced/daily.csv"
+    clean.stack.put_file(key, customers_csv(2, prefix="old-").encode())
+    clean.stack.put_file(key, customers_csv(3, prefix="new-").encode())
+    # When both S3 events are delivered
+    results = [f for r in clean.deliver() for f in r.get("files", [])]
+    # Then the first event's file fails with a clear reason and nothing of it is posted
+    statuses = [f["status"] for f in results if f.get("key") == key]
+    assert statuses == ["failed", "complete"]
+    assert clean.stored("customers", "old-") == []
+    # And the newer upload is loaded, its report the one left in S3
+    assert sorted(ids(clean.stored("customers", "new-"))) == ["new-0", "new-1", "new-2"]
+    assert clean.report(key)["status"] == "complete"

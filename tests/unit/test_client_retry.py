@@ -78,7 +78,7 @@ def test_429_waits_retry_after_then_succeeds(make: Callable[..., Any]) -> None:
     assert client.post_rows("s", [{"id": "1"}]) == {"ok": True}
     # Then the client waited exactly 3 s and sent twice
     assert sleeps == [3.0]
-    assert client.stats == {"requests": 2, "retries": 1}
+    assert client.stats == {"requests": 2, "retries": 1, "throttled": 1}
 
 
 def test_retry_after_is_capped_at_backoff_cap(make: Callable[..., Any]) -> None:
@@ -96,7 +96,7 @@ def test_5xx_retried_with_capped_full_jitter_then_transient(make: Callable[..., 
     with pytest.raises(TransientApiError) as caught:
         client.get_schema("s")
     # Then 1 + 4 attempts were made, each wait within [0, min(cap, base * 2**n)]
-    assert len(transport.sent) == 5 and client.stats == {"requests": 5, "retries": 4}
+    assert len(transport.sent) == 5 and client.stats == {"requests": 5, "retries": 4, "throttled": 0}
     assert len(sleeps) == 4
     for n, slept in enumerate(sleeps):
         assert 0 <= slept <= min(5.0, 1.0 * 2**n)
@@ -270,3 +270,33 @@ def test_parse_retry_after() -> None:
     assert parse_retry_after(None) is None and parse_retry_after("soon") is None
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:10 GMT", now=lambda: 1445412480.0) == 10.0
     assert parse_retry_after("-5") == 0.0
+
+
+# --- throttle signal and the POST echo -----------------------------------------------------------
+
+
+def test_retried_429s_are_counted_for_callers_that_adapt_their_concurrency(make: Callable[..., Any]) -> None:
+    # Given two 429s then success
+    client, _, _ = make((429, {"meta": {"code": 429}}, {}), (429, {"meta": {"code": 429}}, {}))
+    # When rows are posted
+    client.post_body("s", b'{"schema_rows":[{"id":"1"}]}')
+    # Then the client says it was throttled twice (and retried twice)
+    assert client.stats["throttled"] == 2 and client.stats["retries"] == 2
+
+
+def test_a_long_2xx_echo_is_not_parsed_but_still_checked(make: Callable[..., Any]) -> None:
+    # Given Monetate answers a big POST with its envelope echoing every row back
+    rows = [{"id": str(i), "email": f"u{i}@example.com"} for i in range(2000)]
+    echo = {"meta": {"code": 201, "errors": [], "warnings": []}, "data": {"schema_rows": rows}}
+    client, _, _ = make(default=(201, echo, {}))
+    # When the rows are posted  Then the call succeeds without handing back the echo
+    assert client.post_body("s", json.dumps({"schema_rows": rows}).encode()) == {}
+
+
+def test_a_long_2xx_answer_that_is_not_the_envelope_is_still_an_error(make: Callable[..., Any]) -> None:
+    # Given a proxy answers 200 with a long HTML page
+    page = "<html>" + "x" * 40_000 + "</html>"
+    client, _, _ = make(default=(200, page, {"Content-Type": "text/html"}))
+    # When rows are posted  Then it is a typed error, not a silent success
+    with pytest.raises(UnexpectedResponseError):
+        client.post_body("s", b'{"schema_rows":[{"id":"1"}]}')

@@ -391,3 +391,50 @@ def test_add_policy_never_shadows_a_schema_field() -> None:
     # Then it is listed as unknown but not passed on
     assert coercer.unknown_columns == [" Note"]
     assert coercer.coerce({**KEYS, "note": "a", " Note": "b"}) == {**KEYS, "note": "a"}
+
+
+# --- the CSV cells path ------------------------------------------------------------------------
+
+COLUMNS = ["customer_id", "purchase_id", "note", "price", "member", "at", "tags", "sku"]
+CELL = st.one_of(
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "1",
+            "-2.5",
+            "1e3",
+            "abc",
+            "yes",
+            "NO",
+            "t",
+            "2024-05-01",
+            "2024-05-01 10:00",
+            "2024-05-01T10:00:00+02:00",
+            "a,b",
+            " x ",
+            "1,000",
+            "nan",
+        ]
+    ),
+    st.text(max_size=12),
+)
+
+
+def _outcome(fn: Any, arg: Any) -> Any:
+    try:
+        return ("ok", fn(arg))
+    except RowError as exc:
+        return ("error", exc.field, exc.reason)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(CELL, min_size=len(COLUMNS), max_size=len(COLUMNS)))
+def test_the_cells_path_agrees_with_the_dict_path(cells: list[str]) -> None:
+    # Given a CSV row as cells and as the {column: cell} dict the reader would build
+    coercer = compile_coercer(SCHEMA, COLUMNS)
+    assert coercer.coerce_cells is not None
+    # When both paths coerce it  Then they give the same row, or the same error for the same field
+    assert _outcome(coercer.coerce_cells, cells) == _outcome(
+        coercer.coerce, dict(zip(COLUMNS, cells, strict=True))
+    )

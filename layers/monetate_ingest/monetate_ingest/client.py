@@ -94,7 +94,7 @@ class MonetateClient:
         self.policy = RetryPolicy(max_retries=max_retries, base=backoff_base, cap=backoff_cap)
         self._sleep = sleep
         self._stats_lock = threading.Lock()
-        self.stats: dict[str, int] = {"requests": 0, "retries": 0}
+        self.stats: dict[str, int] = {"requests": 0, "retries": 0, "throttled": 0}
 
     # --- endpoints ---------------------------------------------------------------------------
 
@@ -247,6 +247,8 @@ class MonetateClient:
                 },
             )
             self._count("retries")
+            if isinstance(outcome.error, RateLimitedError):
+                self._count("throttled")  # callers adapt their concurrency to this
             self._sleep(delay)
             attempt += 1
 

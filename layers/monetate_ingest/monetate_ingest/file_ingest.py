@@ -25,6 +25,7 @@ from .errors import (
     BadRequestError,
     FileFormatError,
     KeyRevokedError,
+    MonetateIngestError,
     RateLimitedError,
     RowError,
     UnknownColumnsError,
@@ -58,6 +59,14 @@ class _FieldsRefusedError(UnknownColumnsError):
             f"columns {names} are not fields of schema {schema!r} and Monetate refused to add them "
             f"as STRING fields ({reason}). Rename the columns, or set UNKNOWN_COLUMNS=ignore to drop them.",
         )
+
+
+class SourceUnavailableError(MonetateIngestError):
+    """The object named by the event is gone or was replaced: the file fails with ``code``."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass
@@ -100,6 +109,7 @@ class FileIngest:
         self.ref = ref
         self.remaining_ms = remaining_ms or (lambda: 1 << 30)
         self.limit = AdaptiveLimit(settings.post_concurrency)
+        self._throttled_seen = getattr(deps.client, "stats", {}).get("throttled", 0)
         self.continued = False
 
     # -- orchestration ------------------------------------------------------------------------
@@ -133,6 +143,8 @@ class FileIngest:
             report.fail("unknown_schema", str(exc))
         except UnknownColumnsError as exc:
             report.fail("unknown_columns", str(exc), columns=exc.columns)
+        except SourceUnavailableError as exc:
+            report.fail(exc.code, str(exc))
         except FileFormatError as exc:
             report.fail("unreadable_file", str(exc), **({"line": exc.line} if exc.line else {}))
         if self.continued:
@@ -183,7 +195,7 @@ class FileIngest:
 
     def _ingest(self) -> None:
         schema = self.deps.schemas.get(self.ref.schema)
-        obj = self.deps.s3.get_object(Bucket=self.ref.bucket, Key=self.ref.key, IfMatch=self.ref.etag)
+        obj = self._open_object()
         source = open_rows(
             obj["Body"],
             self.ref.key,
@@ -206,6 +218,26 @@ class FileIngest:
             coercer = self._coercer(schema, columns, csv=False)
         rows = itertools.islice(rows, self.cp.rows_done, None)
         self._deliver(rows, coercer, columns)
+
+    def _open_object(self) -> Any:
+        """The object this event names; gone or replaced since is a clear failure, not a crash."""
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.deps.s3.get_object(Bucket=self.ref.bucket, Key=self.ref.key, IfMatch=self.ref.etag)
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in ("PreconditionFailed", "412"):
+                raise SourceUnavailableError(
+                    "object_changed",
+                    f"s3://{self.ref.bucket}/{self.ref.key} was replaced after this event (ETag "
+                    f"{self.ref.etag} is gone); the newer upload is processed by its own event",
+                ) from None
+            if code in ("NoSuchKey", "404"):
+                raise SourceUnavailableError(
+                    "object_missing", f"s3://{self.ref.bucket}/{self.ref.key} was deleted before it was read"
+                ) from None
+            raise
 
     def _coercer(self, schema: SchemaSpec, columns: list[str], *, csv: bool) -> RowCoercer:
         policy = self.settings.unknown_columns
@@ -355,6 +387,15 @@ class FileIngest:
         if self.deps.clock() - self._last_checkpoint >= self.deps.checkpoint_interval:
             self._save_checkpoint()
 
+    def _adapt(self) -> None:
+        """Halve the concurrency when the client met 429s since the last batch, else grow it."""
+        throttled = getattr(self.deps.client, "stats", {}).get("throttled", 0)
+        if throttled > self._throttled_seen:
+            self._throttled_seen = throttled
+            self.limit.on_throttle()
+        else:
+            self.limit.on_success()
+
     def _outcome(self, unit: Unit) -> dict[str, Any]:
         """Posted/refused/parked for a finished unit (parks what could not be delivered)."""
         batch = unit.batch
@@ -364,7 +405,7 @@ class FileIngest:
             return {"posted": list(batch.lines), "refused": [], "parked": 0, "posts": 0}
         try:
             res = unit.future.result()
-            self.limit.on_success()
+            self._adapt()
             return {"posted": res.posted, "refused": res.refused, "parked": 0, "posts": res.posts}
         except PartialDeliveryError as exc:
             if isinstance(exc.cause, RateLimitedError):
