@@ -14,17 +14,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from local.samples import CUSTOMER_FIELDS
 from local.stack import LocalStack
 
 SCHEMA = "bench_customers"
-FIELDS = {
-    "customer_id": {"data_type": "STRING", "identifier": True, "unique_key": True},
-    "email": {"data_type": "STRING"},
-    "points": {"data_type": "NUMBER"},
-    "vip": {"data_type": "BOOLEAN"},
-    "signup": {"data_type": "DATETIME"},
-    "tags": {"data_type": "MULTI_STRING"},
-}
+FIELDS = CUSTOMER_FIELDS
 ROWS = 100_000
 
 

@@ -29,15 +29,10 @@ import sys
 import time
 from typing import Any
 
+from local.samples import CUSTOMER_FIELDS
+
 SCHEMA = "bench_customers"
-FIELDS = {
-    "customer_id": {"data_type": "STRING", "identifier": True, "unique_key": True},
-    "email": {"data_type": "STRING"},
-    "points": {"data_type": "NUMBER"},
-    "vip": {"data_type": "BOOLEAN"},
-    "signup": {"data_type": "DATETIME"},
-    "tags": {"data_type": "MULTI_STRING"},
-}
+FIELDS = CUSTOMER_FIELDS
 RSS_SMALL = 100_000
 
 

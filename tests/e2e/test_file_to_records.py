@@ -4,20 +4,10 @@ from __future__ import annotations
 
 import json
 
+from local.samples import customers_schema
 from local.stack import LocalStack
 
-CUSTOMERS = {
-    "name": "customers",
-    "type": "attribute",
-    "fields": {
-        "customer_id": {"data_type": "STRING", "identifier": True, "unique_key": True},
-        "email": {"data_type": "STRING"},
-        "points": {"data_type": "NUMBER"},
-        "vip": {"data_type": "BOOLEAN"},
-        "signup": {"data_type": "DATETIME"},
-        "tags": {"data_type": "MULTI_STRING"},
-    },
-}
+CUSTOMERS = customers_schema()
 
 
 def test_file_to_records(stack: LocalStack) -> None:

@@ -21,21 +21,11 @@ from typing import Any
 import pytest
 
 from local.aws import patched_environ
+from local.samples import customers_schema
 from local.sandbox.requestlog import LoggedRequest
 from local.stack import LocalStack
 
-CUSTOMERS = {
-    "name": "customers",
-    "type": "attribute",
-    "fields": {
-        "customer_id": {"data_type": "STRING", "identifier": True, "unique_key": True},
-        "email": {"data_type": "STRING"},
-        "points": {"data_type": "NUMBER"},
-        "vip": {"data_type": "BOOLEAN"},
-        "signup": {"data_type": "DATETIME"},
-        "tags": {"data_type": "MULTI_STRING"},
-    },
-}
+CUSTOMERS = customers_schema()
 #: No unique key: every POST appends, so a row posted twice shows up twice.
 VISITS = {
     "name": "visits",
