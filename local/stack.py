@@ -23,6 +23,8 @@ from local.aws import LocalResources, MotoServer, patched_environ, provision
 from local.sandbox import MonetateSandbox
 
 RETAILER = "acme"
+#: template.yaml: IngestFile's EventInvokeConfig MaximumRetryAttempts.
+ASYNC_RETRIES = 2
 USERNAME = "api-123-acme"
 
 
@@ -178,11 +180,20 @@ class LocalStack:
         return results
 
     def _invoke(self, handler: Any, event: dict[str, Any]) -> dict[str, Any]:
-        try:
-            result = handler(event, self.context())
-        except Exception as exc:  # as Lambda would: the invocation failed
-            result = {"error": type(exc).__name__, "message": str(exc)}
-        self.invocations.append({"event": event, "result": result})
+        """As Lambda invokes asynchronously: up to 2 retries, then the on-failure destination."""
+        for _attempt in range(1 + ASYNC_RETRIES):
+            try:
+                result = handler(event, self.context())
+            except Exception as exc:  # the invocation failed
+                result = {"error": type(exc).__name__, "message": str(exc)}
+                self.invocations.append({"event": event, "result": result})
+                continue
+            self.invocations.append({"event": event, "result": result})
+            return dict(result)
+        self.sqs.send_message(
+            QueueUrl=self.resources.ingest_failures_queue_url,
+            MessageBody=json.dumps({"requestPayload": event, "responsePayload": result}),
+        )
         return dict(result)
 
     # -- reading results -------------------------------------------------------------------------

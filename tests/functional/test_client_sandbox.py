@@ -84,7 +84,7 @@ def test_expired_token_is_reminted_once(sandbox: MonetateSandbox, make_client: M
     posts = data_requests(sandbox, "POST")
     assert [r.status for r in posts] == [201, 401, 201]
     assert sandbox.counts["token_mints"] == 2
-    assert client.stats == {"requests": 2, "retries": 0}
+    assert client.stats == {"requests": 2, "retries": 0, "throttled": 0}
 
 
 def test_revoked_key_is_not_retried(sandbox: MonetateSandbox, make_client: MakeClient) -> None:

@@ -90,7 +90,7 @@ def test_second_401_is_returned_and_the_client_raises_authentication_error(api: 
         client.post_rows("s", [{"id": "1"}])
     # Then exactly one re-mint and one resend happened, no retries
     assert monetate.data_auth == ["Token token-1", "Token token-2"]
-    assert client.stats == {"requests": 1, "retries": 0}
+    assert client.stats == {"requests": 1, "retries": 0, "throttled": 0}
 
 
 def test_403_raises_key_revoked_without_retry(api: Any) -> None:
@@ -101,7 +101,7 @@ def test_403_raises_key_revoked_without_retry(api: Any) -> None:
     with pytest.raises(KeyRevokedError, match="revoked"):
         client.post_rows("s", [{"id": "1"}])
     assert len(monetate.data_auth) == 1 and tokens.mints == 1
-    assert client.stats == {"requests": 1, "retries": 0}
+    assert client.stats == {"requests": 1, "retries": 0, "throttled": 0}
 
 
 def test_403_after_the_remint_is_key_revoked(api: Any) -> None:

@@ -300,3 +300,32 @@ def test_a_long_2xx_answer_that_is_not_the_envelope_is_still_an_error(make: Call
     # When rows are posted  Then it is a typed error, not a silent success
     with pytest.raises(UnexpectedResponseError):
         client.post_body("s", b'{"schema_rows":[{"id":"1"}]}')
+
+
+class FlakyMintAuth(AuthBase):
+    """An auth whose token mint fails transiently ``failures`` times (Monetate's auth had a 5xx)."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+
+    def __call__(self, r: PreparedRequest) -> PreparedRequest:
+        if self.failures:
+            self.failures -= 1
+            raise TransientApiError("could not mint a Monetate token: HTTP 500")
+        r.headers["Authorization"] = "Token fresh"
+        return r
+
+
+def test_a_transient_token_mint_failure_is_retried_within_the_calls_budget(
+    fake_http: Callable[..., Any],
+) -> None:
+    # Given the token mint fails twice before it works
+    session, transport = fake_http(Script())
+    sleeps: list[float] = []
+    client = MonetateClient(
+        data_api_base=BASE, auth=FlakyMintAuth(2), session=session, sleep=sleeps.append, max_retries=4
+    )
+    # When rows are posted  Then the call succeeds on the third attempt, after two back-offs
+    assert client.post_rows("s", [{"id": "1"}]) == {"ok": True}
+    assert len(sleeps) == 2 and client.stats["retries"] == 2
+    assert len(transport.sent) == 1

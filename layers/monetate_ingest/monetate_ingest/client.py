@@ -216,6 +216,8 @@ class MonetateClient:
                 )
             except _NETWORK_ERRORS as exc:
                 outcome = _Retry(TransientApiError(f"{where} failed: {type(exc).__name__}", url=url))
+            except TransientApiError as exc:  # the auth could not mint a token: same budget as a 5xx
+                outcome = _Retry(exc)
             else:
                 logger.debug(
                     "monetate call",
