@@ -43,13 +43,14 @@ lint: $(STAMP)
 # pytest exits 5 when it collected nothing: that is a failure here (a suite that ran no test
 # proves nothing), reported as such rather than passed through as a bare exit code.
 test: lint chromium
+	bash scripts/build.sh --if-stale --host-arch
 	@rc=0; $(PY) -m pytest -p no:cacheprovider || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
 bench: $(STAMP)
 	PYTHONPATH=layers/monetate_ingest:. $(PY) -m bench $(BENCH_ARGS)
 
-build: $(STAMP)
+build:
 	bash scripts/build.sh
 
 clean:
