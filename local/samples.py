@@ -20,3 +20,18 @@ CUSTOMER_FIELDS: dict[str, dict[str, Any]] = {
 def customers_schema(name: str = "customers") -> dict[str, Any]:
     """The body of ``POST /schema/`` for the customer dataset under ``name``."""
     return {"name": name, "type": "attribute", "fields": copy.deepcopy(CUSTOMER_FIELDS)}
+
+
+#: An event dataset after the reference's ``purchase_event`` example: the purchase is the unique
+#: key, the customer the identifier, the purchase time the event time.
+PURCHASE_FIELDS: dict[str, dict[str, Any]] = {
+    "purchase_id": {"data_type": "STRING", "unique_key": True},
+    "customer_id": {"data_type": "STRING", "identifier": True},
+    "purchase_time": {"data_type": "DATETIME", "event_time": True},
+    "price": {"data_type": "NUMBER"},
+}
+
+
+def purchases_schema(name: str = "purchases") -> dict[str, Any]:
+    """The body of ``POST /schema/`` for the purchase event dataset under ``name``."""
+    return {"name": name, "type": "event", "fields": copy.deepcopy(PURCHASE_FIELDS)}

@@ -13,19 +13,11 @@ from pathlib import Path
 import pytest
 from monetate_ingest.cli import main
 
+from local.samples import purchases_schema
 from local.sandbox.faults import FaultConfig
 from local.stack import USERNAME, LocalStack, new_key_pair
 
-PURCHASES = {
-    "name": "purchases",
-    "type": "event",
-    "fields": {
-        "purchase_id": {"data_type": "STRING", "unique_key": True},
-        "customer_id": {"data_type": "STRING", "identifier": True},
-        "purchase_time": {"data_type": "DATETIME", "event_time": True},
-        "price": {"data_type": "NUMBER"},
-    },
-}
+PURCHASES = purchases_schema()
 CSV = (
     b"purchase_id,customer_id,purchase_time,price\n"
     b"p1,c1,2024-05-01T10:00:00Z,9.5\n"

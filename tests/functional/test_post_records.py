@@ -18,20 +18,12 @@ from monetate_ingest.schema import SchemaCache
 from monetate_ingest.settings import Settings
 
 from local.aws import MotoServer, patched_environ, provision
+from local.samples import purchases_schema
 from local.sandbox import MonetateSandbox
 from local.sqs_poller import FakeLambdaContext, lambda_sqs_record
 
 USERNAME = "api-123-example"
-PURCHASES = {
-    "name": "purchases",
-    "type": "event",
-    "fields": {
-        "purchase_id": {"data_type": "STRING", "unique_key": True},
-        "customer_id": {"data_type": "STRING", "identifier": True},
-        "purchase_time": {"data_type": "DATETIME", "event_time": True},
-        "price": {"data_type": "NUMBER"},
-    },
-}
+PURCHASES = purchases_schema()
 _prefixes = itertools.count()
 
 

@@ -102,7 +102,7 @@ def front(key_pair: Any) -> Iterator[ApiFront]:
 @pytest.fixture(scope="module")
 def browser(front: ApiFront) -> Iterator[Browser]:
     if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is not installed (make test installs Debian's chromium)")
+        pytest.fail(f"{CHROMIUM} is not installed: `make test` installs Debian's chromium")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
