@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import RowError
@@ -49,37 +48,63 @@ def body_of(encoded: list[bytes]) -> bytes:
     return PREFIX + b",".join(encoded) + SUFFIX
 
 
-@dataclass(slots=True)
 class Batch:
     """Rows ready to POST: ``body`` is exactly what goes on the wire.
 
-    ``lines`` are the source lines of ``rows``; ``oversize`` marks a single row that alone exceeds
-    the byte limit (Monetate will likely refuse it; it is sent alone).
+    ``lines`` are the source lines (tags) of ``rows``; ``encoded`` their UTF-8 JSON; ``oversize``
+    marks a single row that alone exceeds the byte limit (Monetate will likely refuse it; it is
+    sent alone). ``rows`` are the row dicts; a batch built from encoded rows only (see
+    :meth:`Batcher.add_encoded`) decodes them from ``encoded`` when first asked (parking and
+    refusals need them; posting does not).
     """
 
-    rows: list[dict[str, Any]]
-    lines: list[int]
-    body: bytes
-    oversize: bool = False
-    encoded: list[bytes] = field(default_factory=list, repr=False)
+    __slots__ = ("_rows", "body", "encoded", "lines", "oversize")
+
+    def __init__(
+        self,
+        rows: list[dict[str, Any]] | None,
+        lines: list[int],
+        body: bytes,
+        oversize: bool = False,
+        encoded: list[bytes] | None = None,
+    ) -> None:
+        self._rows = rows
+        self.lines = lines
+        self.body = body
+        self.oversize = oversize
+        self.encoded: list[bytes] = [] if encoded is None else encoded
 
     @classmethod
     def of(
-        cls, rows: list[dict[str, Any]], lines: list[int], encoded: list[bytes], oversize: bool = False
+        cls,
+        rows: list[dict[str, Any]] | None,
+        lines: list[int],
+        encoded: list[bytes],
+        oversize: bool = False,
     ) -> Batch:
         return cls(rows, lines, body_of(encoded), oversize, encoded)
 
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        if self._rows is None:
+            self._rows = [json.loads(data) for data in self.encoded]
+        return self._rows
+
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self.lines)
+
+    def __repr__(self) -> str:
+        return f"Batch(lines={self.lines!r}, bytes={len(self.body)}, oversize={self.oversize})"
 
     def split(self) -> tuple[Batch, Batch]:
         """Two halves (first half no smaller), reusing the encoded rows — for bisection."""
-        if len(self.rows) < 2:
+        if len(self.lines) < 2:
             raise ValueError("a batch of one row cannot be split")
-        mid = (len(self.rows) + 1) // 2
+        mid = (len(self.lines) + 1) // 2
+        rows = self._rows
         return (
-            Batch.of(self.rows[:mid], self.lines[:mid], self.encoded[:mid]),
-            Batch.of(self.rows[mid:], self.lines[mid:], self.encoded[mid:]),
+            Batch.of(None if rows is None else rows[:mid], self.lines[:mid], self.encoded[:mid]),
+            Batch.of(None if rows is None else rows[mid:], self.lines[mid:], self.encoded[mid:]),
         )
 
 
@@ -98,7 +123,7 @@ class Batcher:
         self._reset()
 
     def _reset(self) -> None:
-        self._rows: list[dict[str, Any]] = []
+        self._rows: list[dict[str, Any] | None] = []
         self._lines: list[int] = []
         self._encoded: list[bytes] = []
         self._size = OVERHEAD - 1  # the first row brings no comma
@@ -106,7 +131,7 @@ class Batcher:
     @property
     def pending(self) -> int:
         """Rows held, not yet handed out."""
-        return len(self._rows)
+        return len(self._lines)
 
     def add(self, line: int, row: dict[str, Any]) -> Batch | None:
         """Take a row; returns the previous batch when this row does not fit in it.
@@ -117,27 +142,50 @@ class Batcher:
             data = _join(_encode_chunks(row, 0)).encode()
         except (UnicodeEncodeError, TypeError, ValueError) as exc:
             raise RowError(f"row cannot be encoded as JSON: {exc}") from None
+        return self._push(line, data, row)
+
+    def add_encoded(self, line: int, data: bytes) -> Batch | None:
+        """:meth:`add` for a row given as its UTF-8 JSON, exactly as :func:`encode_row` writes it.
+
+        The batch's ``rows`` are then decoded from ``encoded`` only if they are asked for.
+        """
         size = self._size + len(data) + 1
-        rows = self._rows
-        if rows and (len(rows) >= self.max_rows or size > self.max_bytes):
+        lines = self._lines
+        if lines and (len(lines) >= self.max_rows or size > self.max_bytes):
             full = self._emit()
-            self._rows.append(row)
             self._lines.append(line)
             self._encoded.append(data)
+            self._rows.append(None)
             self._size += len(data) + 1
             return full
-        rows.append(row)
-        self._lines.append(line)
+        lines.append(line)
         self._encoded.append(data)
+        self._rows.append(None)
         self._size = size
         return None
 
+    def _push(self, line: int, data: bytes, row: dict[str, Any] | None) -> Batch | None:
+        size = self._size + len(data) + 1
+        lines = self._lines
+        full = None
+        if lines and (len(lines) >= self.max_rows or size > self.max_bytes):
+            full = self._emit()
+            lines = self._lines
+            size = self._size + len(data) + 1
+        lines.append(line)
+        self._encoded.append(data)
+        self._rows.append(row)
+        self._size = size
+        return full
+
     def flush(self) -> Batch | None:
         """The rows held, as a batch (None when empty)."""
-        return self._emit() if self._rows else None
+        return self._emit() if self._lines else None
 
     def _emit(self) -> Batch:
         oversize = self._size > self.max_bytes
-        batch = Batch.of(self._rows, self._lines, self._encoded, oversize)
+        rows = self._rows
+        known = None if None in rows else rows  # dicts of every row, or decode them when needed
+        batch = Batch.of(known, self._lines, self._encoded, oversize)  # type: ignore[arg-type]
         self._reset()
         return batch

@@ -303,13 +303,18 @@ class FileIngest:
         backlog = 2 * self.settings.post_concurrency
         coerce = coercer.coerce
         coerce_cells = coercer.coerce_cells
+        encode_cells = coercer.encode_cells
+        add_encoded = batcher.add_encoded
         try:
             for row in rows:
                 full: object
                 if not isinstance(row, SourceRow):  # a good CSV row: (line, cells)
                     line, cells = row
                     try:
-                        full = add(line, coerce_cells(cells))  # type: ignore[misc]
+                        if encode_cells is not None:  # straight to the row's JSON, no dict
+                            full = add_encoded(line, encode_cells(cells))
+                        else:
+                            full = add(line, coerce_cells(cells))  # type: ignore[misc]
                     except RowError as exc:
                         raw = dict(zip(columns, cells, strict=True))
                         full = self._reject(unit, line, exc.reason, raw, exc.field)

@@ -9,10 +9,20 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from ..batching import encode_row
 from ..errors import RowError
 from ..schema import FieldSpec, SchemaSpec
 from .converters import STRING, Converter, converter_for, escape_item
-from .plan import CellsCoerceFn, CoerceFn, Step, compile_cells_plan, compile_plan, run_steps
+from .plan import (
+    CellsCoerceFn,
+    CellsEncodeFn,
+    CoerceFn,
+    Step,
+    compile_cells_encoder,
+    compile_cells_plan,
+    compile_plan,
+    run_steps,
+)
 
 __all__ = ["Policy", "RowCoercer", "compile_coercer", "escape_item"]
 
@@ -64,6 +74,14 @@ class RowCoercer:
         self.coerce_cells: CellsCoerceFn | None = (
             None if columns is None else compile_cells_plan(plan, self._required, columns)
         )
+        #: ``encode_cells(cells) -> bytes``: the UTF-8 JSON of ``coerce_cells(cells)`` (compact,
+        #: as :func:`monetate_ingest.batching.encode_row`), built without the dict; None when
+        #: ``coerce_cells`` is None or the plan does not allow it.
+        self.encode_cells: CellsEncodeFn | None = None
+        if self.coerce_cells is not None and columns is not None:
+            self.encode_cells = compile_cells_encoder(
+                plan, self._required, columns, self.coerce_cells, encode_row
+            )
         mapped = set(self.mapping.values())
         self.missing_fields = [] if columns is None else [n for n, _ in self._required if n not in mapped]
 

@@ -9,8 +9,9 @@ when full). Anything unusual (a missing key, a non-string value) falls back to t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from operator import itemgetter
+from operator import call, itemgetter
 from typing import Any
 
 from ..errors import RowError
@@ -25,6 +26,7 @@ _MISS = object()
 Step = tuple[str, str, Any, Any]  # (source key, field name, text converter | None, value converter)
 CoerceFn = Callable[[dict[str, Any]], dict[str, Any]]
 CellsCoerceFn = Callable[[list[str]], dict[str, Any]]
+CellsEncodeFn = Callable[[list[str]], bytes]
 
 
 def run_steps(steps: list[Step], required: list[tuple[str, str]], raw: dict[str, Any]) -> dict[str, Any]:
@@ -150,3 +152,92 @@ def _builder(
         return out
 
     return build
+
+
+class _Fallback(Exception):
+    """A cell the direct encoder does not handle (a converter found nothing left in it)."""
+
+
+class _Fragments(dict[str, str]):
+    """A typed column's memo: stripped cell → the JSON text of its converted value.
+
+    A miss converts the cell (``__missing__``, so a hit is one C-level lookup); cells longer than
+    ``MEMO_MAX_CHARS`` are converted every time; the memo is cleared when it reaches ``MEMO_SIZE``.
+    """
+
+    __slots__ = ("encode", "name", "text")
+
+    def __init__(self, name: str, text: Callable[[str], Any], encode: Callable[[Any], str]) -> None:
+        super().__init__()
+        self.name = name
+        self.text = text
+        self.encode = encode
+
+    def __missing__(self, cell: str) -> str:
+        try:
+            fragment = self.encode(self.text(cell))
+        except Invalid as exc:
+            raise RowError(f"field {self.name!r} {exc}", field=self.name) from None
+        except Absent:
+            raise _Fallback from None
+        if len(cell) <= MEMO_MAX_CHARS:
+            if len(self) >= MEMO_SIZE:
+                self.clear()
+            self[cell] = fragment
+        return fragment
+
+
+def compile_cells_encoder(
+    steps: list[Step],
+    required: list[tuple[str, str]],
+    columns: list[str],
+    coerce_cells: CellsCoerceFn,
+    encode: Callable[[Any], str],
+) -> CellsEncodeFn | None:
+    """``encode_cells(cells)``: the UTF-8 JSON of ``coerce_cells(cells)``, built without the dict.
+
+    ``encode`` is the row encoder (compact, ``ensure_ascii=False``); the result is exactly
+    ``encode(coerce_cells(cells)).encode()``, and errors are the same :class:`RowError`. When every
+    mapped cell is non-empty the row is one ``%`` format of a fixed template: STRING cells go
+    through the C string escaper, typed cells through a per-column memo of JSON fragments. Rows
+    with empty cells (fields left out) take ``coerce_cells`` and ``encode``. None when the plan
+    cannot be encoded so (no steps, repeated columns or fields, a required field with no column).
+    """
+    names = [name for _, name, _, _ in steps]
+    if (
+        not steps
+        or len(set(columns)) != len(columns)
+        or len(set(names)) != len(names)
+        or not {name for name, _ in required} <= set(names)
+    ):
+        return None
+    escape: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
+    template = "{" + ",".join(escape(name).replace("%", "%%") + ":%s" for name in names) + "}"
+    fns: list[Callable[[str], str]] = [
+        escape if text is None else _Fragments(name, text, encode).__getitem__ for _, name, text, _ in steps
+    ]
+    positions = [columns.index(key) for key, _, _, _ in steps]
+    pick: Callable[[list[str]], Any] | None = None
+    if positions != list(range(len(columns))):
+        pick = itemgetter(*positions) if len(positions) > 1 else (lambda cells: (cells[positions[0]],))
+    strip = str.strip
+
+    def slow(cells: list[str]) -> bytes:
+        row = coerce_cells(cells)
+        try:
+            return encode(row).encode()
+        except (UnicodeEncodeError, TypeError, ValueError) as exc:
+            raise RowError(f"row cannot be encoded as JSON: {exc}") from None
+
+    def encode_cells(cells: list[str]) -> bytes:
+        stripped = tuple(map(strip, cells if pick is None else pick(cells)))
+        if "" in stripped:
+            return slow(cells)
+        try:
+            return (template % tuple(map(call, fns, stripped))).encode()
+        except _Fallback:
+            return slow(cells)
+        except UnicodeEncodeError as exc:
+            raise RowError(f"row cannot be encoded as JSON: {exc}") from None
+
+    return encode_cells
