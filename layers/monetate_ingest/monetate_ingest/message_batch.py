@@ -67,22 +67,19 @@ class MetricsSink(Protocol):
 
 class PowertoolsMetricsSink:
     """Counts on the shared Powertools ``metrics`` (flushed by ``@metrics.log_metrics`` on the handler);
-    per-schema counts go out as single metrics with a ``schema`` dimension."""
+    per-schema counts go out at once on their own EMF line with a ``schema`` dimension."""
 
     def count(self, name: str, value: int, *, schema: str | None = None) -> None:
-        from aws_lambda_powertools.metrics import MetricUnit, single_metric
+        from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
         if schema is None:
             metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
             return
-        with single_metric(
-            name=name,
-            unit=MetricUnit.Count,
-            value=value,
-            namespace=metrics.namespace,
-            default_dimensions={"service": metrics.service or "monetate-ingest"},
-        ) as metric:
-            metric.add_dimension(name="schema", value=schema)
+        service = metrics.service or "monetate-ingest"
+        per_schema = EphemeralMetrics(namespace=metrics.namespace, service=service)
+        per_schema.add_dimension(name="schema", value=schema)
+        per_schema.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        per_schema.flush_metrics()
 
 
 @dataclass
