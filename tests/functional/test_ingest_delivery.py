@@ -208,3 +208,27 @@ def test_a_file_replaced_before_it_is_read_fails_that_event_and_the_new_upload_w
     # And the newer upload is loaded, its report the one left in S3
     assert sorted(ids(clean.stored("customers", "new-"))) == ["new-0", "new-1", "new-2"]
     assert clean.report(key)["status"] == "complete"
+
+
+def test_metrics_per_schema_count_rows_batches_and_post_latency(
+    clean: Harness, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # Given a file of 7 good rows and 1 bad row in batches of 4
+    key = "incoming/customers/metrics/daily.csv"
+    body = customers_csv(7, prefix="m-") + "bad,x,notnum,true,,\n"
+    capfd.readouterr()
+    # When it is ingested
+    clean.drop(key, body, BATCH_MAX_ROWS="4")
+    # Then one EMF line for the schema carries the rows, the batches and each POST's latency
+    lines = [json.loads(x) for x in capfd.readouterr().out.splitlines() if x.startswith('{"_aws"')]
+    (emf,) = [x for x in lines if x.get("schema") == "customers" and "RowsRead" in x]
+    def values(name: str) -> list[float]:
+        value = emf[name]
+        return value if isinstance(value, list) else [value]
+
+    counts = [values(n) for n in ("RowsRead", "RowsPosted", "RowsRejected", "RowsParked")]
+    assert counts == [[8], [7], [1], [0]]
+    assert values("BatchesPosted") == [2] and values("FilesCompleted") == [1]
+    latencies = values("PostLatency")
+    assert len(latencies) == 2 and all(ms > 0 for ms in latencies)
+    assert emf["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "MonetateIngest"

@@ -111,6 +111,8 @@ class FileIngest:
         self.limit = AdaptiveLimit(settings.post_concurrency)
         self._throttled_seen = getattr(deps.client, "stats", {}).get("throttled", 0)
         self.continued = False
+        #: Milliseconds per batch POST (with retries and bisection) in this invocation.
+        self.post_ms: list[float] = []
 
     # -- orchestration ------------------------------------------------------------------------
 
@@ -367,7 +369,7 @@ class FileIngest:
                 wait(running, return_when=FIRST_COMPLETED)
                 self._settle(inflight, block=False)
                 running = [u.future for u in inflight if u.future is not None and not u.future.done()]
-            unit.future = pool.submit(post_with_bisection, self.deps.client, self.ref.schema, unit.batch)
+            unit.future = pool.submit(self._post, unit.batch)
         inflight.append(unit)
         self._settle(inflight, block=False)
 
@@ -400,6 +402,14 @@ class FileIngest:
             self.limit.on_throttle()
         else:
             self.limit.on_success()
+
+    def _post(self, batch: Batch) -> BisectResult:
+        """One batch to Monetate (bisected on 400), timed for the ``PostLatency`` metric."""
+        started = time.perf_counter()
+        try:
+            return post_with_bisection(self.deps.client, self.ref.schema, batch)
+        finally:
+            self.post_ms.append((time.perf_counter() - started) * 1000)
 
     def _outcome(self, unit: Unit) -> dict[str, Any]:
         """Posted/refused/parked for a finished unit (parks what could not be delivered)."""

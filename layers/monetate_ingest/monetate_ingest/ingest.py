@@ -18,10 +18,11 @@ from .continuation import Continuer, LambdaContinuer
 from .errors import KeyRevokedError
 from .file_ingest import FileIngest, IngestDeps
 from .observability import NAMESPACE, SERVICE, logger
-from .report import Counts, Report
+from .report import Report
 from .s3_events import FileRef, Ignored, files_in_event
 from .settings import Settings, load_settings
 
+MAX_EMF_VALUES = 100
 #: How long a duplicate S3 event for the same bucket/key/ETag is answered from the record.
 IDEMPOTENCY_SECONDS = 24 * 3600
 
@@ -144,7 +145,7 @@ def _run_file(rt: IngestRuntime, ref: FileRef, context: Any) -> Report:
     try:
         report = job.run()
     except KeyRevokedError:
-        _emit(ref, job.report, job.counts_before, job.parked_before)
+        _emit(ref, job)
         revoked = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
         revoked.add_metric(name="KeyRevoked", unit=MetricUnit.Count, value=1)
         revoked.flush_metrics()
@@ -158,7 +159,7 @@ def _run_file(rt: IngestRuntime, ref: FileRef, context: Any) -> Report:
         invocation = job.cp.invocation
         rt.continuer_for(context)({"continuation": {"file": ref.to_payload(), "invocation": invocation}})
         logger.info("continuing the file in a fresh invocation", extra={"rows_done": job.cp.rows_done})
-    _emit(ref, report, job.counts_before, job.parked_before)
+    _emit(ref, job)
     if rt.publish and report.status != "partial":
         rt.publish(ref, report)
     logger.info(
@@ -168,8 +169,9 @@ def _run_file(rt: IngestRuntime, ref: FileRef, context: Any) -> Report:
     return report
 
 
-def _emit(ref: FileRef, report: Report, before: Counts, before_parked: int = 0) -> None:
+def _emit(ref: FileRef, job: FileIngest) -> None:
     """Per-schema metrics of this invocation's share of the file (EMF log line)."""
+    report, before, before_parked = job.report, job.counts_before, job.parked_before
     m = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
     m.add_dimension(name="schema", value=ref.schema)
     c = report.counts
@@ -179,8 +181,13 @@ def _emit(ref: FileRef, report: Report, before: Counts, before_parked: int = 0) 
         ("RowsRejected", c.rejected - before.rejected),
         ("RowsParked", c.parked - before.parked),
         ("BatchesParked", report.batches.get("parked", 0) - before_parked),
+        ("BatchesPosted", len(job.post_ms)),
     ):
         m.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    # EMF takes up to 100 values per metric and line: an even sample of the batches' latencies.
+    step = max(1, -(-len(job.post_ms) // MAX_EMF_VALUES))
+    for ms in job.post_ms[::step]:
+        m.add_metric(name="PostLatency", unit=MetricUnit.Milliseconds, value=round(ms, 1))
     if report.status != "partial":
         name = "FilesFailed" if report.status == "failed" else "FilesCompleted"
         m.add_metric(name=name, unit=MetricUnit.Count, value=1)
