@@ -112,3 +112,17 @@ def test_403_after_the_remint_is_key_revoked(api: Any) -> None:
     with pytest.raises(KeyRevokedError):
         session.get(f"{DATA}/schema/", auth=TokenAuth(tokens))
     assert len(monetate.data_auth) == 2
+
+
+def test_the_single_record_get_is_never_sent_twice_even_on_401(api: Any) -> None:
+    monetate, _, tokens, client = api
+    # Given a token Monetate no longer accepts (a 401 on the next call)
+    monetate.data_script = [401]
+    # When a person spot-checks a record
+    with pytest.raises(AuthenticationError):
+        client.get_record("s", "C1")
+    # Then the GET reached Monetate once (its limit is one per second), and the stale token is gone
+    assert monetate.data_auth == ["Token token-1"]
+    # And the next spot check mints a fresh token and succeeds
+    assert client.get_record("s", "C1") == {"ok": 201}
+    assert monetate.data_auth == ["Token token-1", "Token token-2"] and tokens.mints == 2

@@ -29,11 +29,18 @@ class TokenSource(Protocol):
 class TokenAuth(AuthBase):
     """Sets ``Authorization: Token <token>``; on 401 invalidates it, mints once and re-sends.
 
-    A second 401 is returned as is (the client maps it to ``AuthenticationError``).
+    A second 401 is returned as is (the client maps it to ``AuthenticationError``). With
+    ``resend=False`` (:meth:`without_resend`) a 401 only drops the token: used for the
+    single-record GET, which must never reach Monetate twice within a second.
     """
 
-    def __init__(self, tokens: TokenSource) -> None:
+    def __init__(self, tokens: TokenSource, *, resend: bool = True) -> None:
         self.tokens = tokens
+        self.resend = resend
+
+    def without_resend(self) -> TokenAuth:
+        """The same tokens, but a 401 is answered as is after dropping the token."""
+        return TokenAuth(self.tokens, resend=False)
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
         r.headers["Authorization"] = _PREFIX + self.tokens.token()
@@ -47,6 +54,8 @@ class TokenAuth(AuthBase):
             return r
         sent = str(r.request.headers.get("Authorization", ""))
         self.tokens.invalidate(sent.removeprefix(_PREFIX))
+        if not self.resend:
+            return r
         logger.info("Monetate answered 401; minting a new token and re-sending once")
         # Consume and release the connection so the re-sent request can reuse it.
         _ = r.content

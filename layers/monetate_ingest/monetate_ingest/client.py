@@ -94,6 +94,8 @@ class MonetateClient:
         self.policy = RetryPolicy(max_retries=max_retries, base=backoff_base, cap=backoff_cap)
         self._sleep = sleep
         self._stats_lock = threading.Lock()
+        #: For calls that must reach Monetate at most once (the single-record GET): no 401 resend.
+        self._auth_once: requests.auth.AuthBase = getattr(auth, "without_resend", lambda: auth)()
         self.stats: dict[str, int] = {"requests": 0, "retries": 0, "throttled": 0}
 
     # --- endpoints ---------------------------------------------------------------------------
@@ -211,7 +213,7 @@ class MonetateClient:
                     params=params,
                     data=body,
                     headers=headers,
-                    auth=self.auth,
+                    auth=self.auth if retry else self._auth_once,
                     timeout=self.timeout,
                 )
             except _NETWORK_ERRORS as exc:
