@@ -75,7 +75,10 @@ def _child(event_json: str) -> None:
     """Run the handler on ``event`` (and its continuations); print one JSON line of figures."""
     from monetate_ingest.ingest import default_runtime, make_handler
 
-    from local.stack import FakeContext
+    from local.lambda_context import FakeLambdaContext
+
+    def context() -> FakeLambdaContext:
+        return FakeLambdaContext(function_name="IngestFile", timeout_seconds=900, memory_limit_in_mb=1769)
 
     pending: list[dict[str, Any]] = []
 
@@ -90,9 +93,9 @@ def _child(event_json: str) -> None:
         _start_rss_trace(trace)
     started = time.perf_counter()
     cpu_started = time.process_time()
-    results = [handler(json.loads(event_json), FakeContext())]
+    results = [handler(json.loads(event_json), context())]
     while pending:
-        results.append(handler(pending.pop(0), FakeContext()))
+        results.append(handler(pending.pop(0), context()))
     seconds = time.perf_counter() - started
     cpu_seconds = time.process_time() - cpu_started
     rss_kib = _peak_rss_kib()

@@ -30,11 +30,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+from local.lambda_context import FakeLambdaContext
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -44,30 +45,6 @@ ACCOUNT = "123456789012"
 REGION = "us-east-1"
 API_ID = "local"
 API_KEY_ID = "local-api-key"
-
-
-@dataclass
-class FakeLambdaContext:
-    """The attributes and method of a Lambda context object that handlers and Powertools use."""
-
-    function_name: str = "ValidateRecord"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 256
-    timeout_seconds: float = 10.0
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = "/aws/lambda/ValidateRecord"
-    log_stream_name: str = "2024/01/01/[$LATEST]local"
-    _deadline: float = field(default=0.0, repr=False)
-
-    def __post_init__(self) -> None:
-        self._deadline = time.monotonic() + self.timeout_seconds
-
-    @property
-    def invoked_function_arn(self) -> str:
-        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.function_name}"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
 def match_route(path: str) -> tuple[str, dict[str, str], bool] | None:
@@ -240,7 +217,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
             host=self.headers.get("Host") or f"127.0.0.1:{self.server.server_address[1]}",
         )
         try:
-            result = front.handler(event, FakeLambdaContext(function_name=front.function_name))
+            result = front.handler(event, FakeLambdaContext(
+                front.function_name, timeout_seconds=10.0, memory_limit_in_mb=256
+            ))
             status, headers, payload = _decode_result(result)
         except Exception:  # what API Gateway answers when the function fails
             self._send(502, {"message": "Internal server error"})

@@ -29,38 +29,16 @@ import json
 import logging
 import struct
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from local.lambda_context import FakeLambdaContext
 
 _log = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any], Any], Any]
 SQS_MAX_RECEIVE = 10
-
-
-class FakeLambdaContext:
-    """The attributes and method of ``LambdaContext`` that handlers and Powertools read."""
-
-    def __init__(
-        self,
-        function_name: str = "post-records",
-        timeout_seconds: float = 60.0,
-        region: str = "us-east-1",
-        account: str = "123456789012",
-    ) -> None:
-        self.function_name = function_name
-        self.function_version = "$LATEST"
-        self.invoked_function_arn = f"arn:aws:lambda:{region}:{account}:function:{function_name}"
-        self.memory_limit_in_mb = 512
-        self.aws_request_id = str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{function_name}"
-        self.log_stream_name = time.strftime("%Y/%m/%d/[$LATEST]") + uuid.uuid4().hex
-        self._deadline = time.monotonic() + timeout_seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
 @dataclass

@@ -11,36 +11,20 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-import uuid
 from collections import deque
-from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from local.aws import LocalResources, MotoServer, patched_environ, provision
+from local.lambda_context import FakeLambdaContext
 from local.sandbox import MonetateSandbox
 
 RETAILER = "acme"
 #: template.yaml: IngestFile's EventInvokeConfig MaximumRetryAttempts.
 ASYNC_RETRIES = 2
 USERNAME = "api-123-acme"
-
-
-@dataclass
-class FakeContext:
-    """A Lambda context with a deadline (``timeout`` seconds from creation)."""
-
-    function_name: str = "IngestFile"
-    timeout: float = 900.0
-    memory_limit_in_mb: int = 1769
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:IngestFile"
-    started: float = field(default_factory=time.monotonic)
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.started + self.timeout - time.monotonic()) * 1000))
 
 
 def new_key_pair() -> tuple[str, str]:
@@ -149,8 +133,8 @@ class LocalStack:
             self._validate = make_handler()
         return self._validate
 
-    def context(self, name: str = "IngestFile") -> FakeContext:
-        return FakeContext(function_name=name, timeout=self.function_timeout)
+    def context(self, name: str = "IngestFile") -> FakeLambdaContext:
+        return FakeLambdaContext(name, timeout_seconds=self.function_timeout, memory_limit_in_mb=1769)
 
     # -- S3 → IngestFile ----------------------------------------------------------------------
 
