@@ -53,6 +53,7 @@ from typing import Any
 
 import pytest
 
+from local.samples import customers_schema
 from local.sandbox import FaultConfig
 from local.sqs_poller import PollResult, SqsPoller, send_batch_of_messages
 from local.stack import LocalStack
@@ -60,18 +61,7 @@ from local.stack import LocalStack
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 SCHEMA = "soak_customers"
-DATASET = {
-    "name": SCHEMA,
-    "type": "attribute",
-    "fields": {
-        "customer_id": {"data_type": "STRING", "identifier": True, "unique_key": True},
-        "email": {"data_type": "STRING"},
-        "points": {"data_type": "NUMBER"},
-        "vip": {"data_type": "BOOLEAN"},
-        "signup": {"data_type": "DATETIME"},
-        "tags": {"data_type": "MULTI_STRING"},
-    },
-}
+DATASET = customers_schema(SCHEMA)
 FILE_KEY = "incoming/soak_customers/soak/customers-100k.csv"
 REPORT_KEY = "reports/soak_customers/soak/customers-100k.csv.report.json"
 REJECTS_KEY = "rejects/soak_customers/soak/customers-100k.csv.rejects.jsonl"
