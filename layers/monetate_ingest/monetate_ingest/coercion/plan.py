@@ -21,6 +21,8 @@ from .converters import Absent, Invalid
 #: never memoised, so a memo stays well under 4 MB.
 MEMO_SIZE = 16_384
 MEMO_MAX_CHARS = 64
+#: A memo that fills with fewer hits than this share of its lookups is dropped for its column.
+MEMO_MIN_HIT_RATE = 0.5
 _MISS = object()
 
 Step = tuple[str, str, Any, Any]  # (source key, field name, text converter | None, value converter)
@@ -163,28 +165,60 @@ class _Fragments(dict[str, str]):
 
     A miss converts the cell (``__missing__``, so a hit is one C-level lookup); cells longer than
     ``MEMO_MAX_CHARS`` are converted every time; the memo is cleared when it reaches ``MEMO_SIZE``.
+    A column whose memo fills with a hit rate under ``MEMO_MIN_HIT_RATE`` (a unique id, a price)
+    stops memoising: its slot in ``fns`` becomes :meth:`convert`, so it no longer pays for the
+    failed lookup, the store and the clearing on every row.
     """
 
-    __slots__ = ("encode", "name", "text")
+    __slots__ = ("encode", "fns", "name", "rows", "since", "slot", "text")
 
-    def __init__(self, name: str, text: Callable[[str], Any], encode: Callable[[Any], str]) -> None:
+    def __init__(
+        self,
+        name: str,
+        text: Callable[[str], Any],
+        encode: Callable[[Any], str],
+        fns: list[Callable[[str], str]] | None = None,
+        slot: int = 0,
+        rows: Callable[[], int] | None = None,
+    ) -> None:
         super().__init__()
         self.name = name
         self.text = text
         self.encode = encode
+        self.fns = fns
+        self.slot = slot
+        self.rows = rows
+        self.since = 0
 
-    def __missing__(self, cell: str) -> str:
+    def convert(self, cell: str) -> str:
+        """The cell's JSON fragment, not memoised."""
         try:
-            fragment = self.encode(self.text(cell))
+            return self.encode(self.text(cell))
         except Invalid as exc:
             raise RowError(f"field {self.name!r} {exc}", field=self.name) from None
         except Absent:
             raise _Fallback from None
+
+    def __missing__(self, cell: str) -> str:
+        fragment = self.convert(cell)
         if len(cell) <= MEMO_MAX_CHARS:
             if len(self) >= MEMO_SIZE:
                 self.clear()
+                if self._low_hit_rate():
+                    return fragment
             self[cell] = fragment
         return fragment
+
+    def _low_hit_rate(self) -> bool:
+        """At a clear: were most lookups since the last one misses? If so, switch to :meth:`convert`."""
+        if self.rows is None or self.fns is None:
+            return False
+        rows = self.rows()
+        lookups, self.since = rows - self.since, rows
+        if lookups and MEMO_SIZE / lookups > 1 - MEMO_MIN_HIT_RATE:
+            self.fns[self.slot] = self.convert
+            return True
+        return False
 
 
 def compile_cells_encoder(
@@ -213,9 +247,11 @@ def compile_cells_encoder(
         return None
     escape: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
     template = "{" + ",".join(escape(name).replace("%", "%%") + ":%s" for name in names) + "}"
-    fns: list[Callable[[str], str]] = [
-        escape if text is None else _Fragments(name, text, encode).__getitem__ for _, name, text, _ in steps
-    ]
+    seen = [0]  # rows encoded: a memo's hit rate is judged against it (see _Fragments)
+    fns: list[Callable[[str], str]] = []
+    for slot, (_, name, text, _) in enumerate(steps):
+        memo = _Fragments(name, text, encode, fns, slot, lambda: seen[0]) if text is not None else None
+        fns.append(escape if memo is None else memo.__getitem__)
     positions = [columns.index(key) for key, _, _, _ in steps]
     pick: Callable[[list[str]], Any] | None = None
     if positions != list(range(len(columns))):
@@ -230,6 +266,7 @@ def compile_cells_encoder(
             raise RowError(f"row cannot be encoded as JSON: {exc}") from None
 
     def encode_cells(cells: list[str]) -> bytes:
+        seen[0] += 1
         stripped = tuple(map(strip, cells if pick is None else pick(cells)))
         if "" in stripped:
             return slow(cells)
