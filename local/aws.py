@@ -260,3 +260,16 @@ def patched_environ(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def forget_powertools_clients() -> None:
+    """Drop Powertools Parameters' cached values and its Secrets Manager client.
+
+    Powertools keeps one client per process, bound to the endpoint it first saw; a later moto on
+    another port must not be answered by a client still pointing at the old one.
+    """
+    from aws_lambda_powertools.utilities import parameters
+    from aws_lambda_powertools.utilities.parameters import base as parameters_base
+
+    parameters.clear_caches()  # type: ignore[no-untyped-call]
+    parameters_base.DEFAULT_PROVIDERS.clear()

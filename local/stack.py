@@ -17,7 +17,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from local.aws import LocalResources, MotoServer, patched_environ, provision
+from local.aws import LocalResources, MotoServer, forget_powertools_clients, patched_environ, provision
 from local.lambda_context import FakeLambdaContext
 from local.sandbox import MonetateSandbox
 
@@ -74,11 +74,7 @@ class LocalStack:
         }
         self._env_cm = patched_environ(self.env)
         self._env_cm.__enter__()
-        # Powertools keeps one Secrets Manager client per process, bound to the endpoint it first
-        # saw: drop it so this stack's handlers read the secret from this stack's moto.
-        from aws_lambda_powertools.utilities import parameters
-
-        parameters.clear_caches()
+        forget_powertools_clients()  # this stack's handlers read the secret from this stack's moto
         self.s3 = self.moto.client("s3")
         self.sqs = self.moto.client("sqs")
         return self
@@ -88,9 +84,7 @@ class LocalStack:
             self._env_cm.__exit__(None, None, None)
             self._env_cm = None
         self.sandbox.stop()
-        from aws_lambda_powertools.utilities import parameters
-
-        parameters.clear_caches()  # nothing may keep a client bound to this stack's endpoint
+        forget_powertools_clients()  # nothing may keep a client bound to this stack's endpoint
         # moto's in-process backends are module globals that outlive the server thread: forget
         # every resource so the next stack in this process can provision the same names again.
         if self.moto.port:

@@ -17,7 +17,7 @@ from monetate_ingest.s3_events import FileRef
 from monetate_ingest.schema import SchemaCache
 from monetate_ingest.settings import Settings
 
-from local.aws import MotoServer, patched_environ, provision
+from local.aws import MotoServer, forget_powertools_clients, patched_environ, provision
 from local.samples import purchases_schema
 from local.sandbox import MonetateSandbox
 from local.sqs_poller import FakeLambdaContext, lambda_sqs_record
@@ -356,7 +356,7 @@ def test_the_default_wiring_reads_everything_from_the_environment(
     )
     sandbox.add_schema(PURCHASES)
     environ = {**moto.env(), **res.function_env(retailer="acme", api_url=sandbox.url)}
-    _forget_powertools_secret_clients()  # they stay bound to the endpoint first seen in this process
+    forget_powertools_clients()  # they stay bound to the endpoint first seen in this process
     with patched_environ(environ):
         from functions.post_records import app
 
@@ -369,18 +369,10 @@ def test_the_default_wiring_reads_everything_from_the_environment(
         response = handler(
             {"Records": [lambda_sqs_record(msg, res.records_queue_arn, "us-east-1")]}, FakeLambdaContext()
         )
-    _forget_powertools_secret_clients()
+    forget_powertools_clients()
     # Then the row is stored
     assert response == {"batchItemFailures": []}
     assert [r["purchase_id"] for r in sandbox.rows("purchases")] == ["p1"]
-
-
-def _forget_powertools_secret_clients() -> None:
-    from aws_lambda_powertools.utilities import parameters
-    from aws_lambda_powertools.utilities.parameters import base as parameters_base
-
-    parameters.clear_caches()  # type: ignore[no-untyped-call]
-    parameters_base.DEFAULT_PROVIDERS.clear()
 
 
 def test_the_sample_event_in_events_is_handled(stack: Stack) -> None:

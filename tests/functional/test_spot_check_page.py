@@ -17,7 +17,7 @@ from monetate_ingest.settings import Settings
 
 from functions.validate_record.app import lambda_handler
 from local.api_front import ApiFront
-from local.aws import MotoServer, patched_environ, provision
+from local.aws import MotoServer, forget_powertools_clients, patched_environ, provision
 from local.sandbox import MonetateSandbox
 
 pytestmark = pytest.mark.browser
@@ -53,14 +53,6 @@ ROW = {
 }
 
 
-def _clear_powertools_secret_cache() -> None:
-    from aws_lambda_powertools.utilities import parameters
-    from aws_lambda_powertools.utilities.parameters import base as parameters_base
-
-    parameters.clear_caches()  # type: ignore[no-untyped-call]
-    parameters_base.DEFAULT_PROVIDERS.clear()
-
-
 @dataclass
 class Browser:
     page: Any
@@ -93,10 +85,10 @@ def front(key_pair: Any) -> Iterator[ApiFront]:
         env = {**moto.env(), **resources.function_env(retailer="acme", api_url=sandbox.url)}
         seeder = build_client(Settings.from_env(env), secrets_fetch=lambda *_a, **_k: secret)
         seeder.post_rows("customers", [ROW])
-        _clear_powertools_secret_cache()
+        forget_powertools_clients()
         with patched_environ(env), ApiFront(lambda_handler, api_key=API_KEY) as api:
             yield api
-        _clear_powertools_secret_cache()
+        forget_powertools_clients()
 
 
 @pytest.fixture(scope="module")

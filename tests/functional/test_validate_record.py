@@ -25,7 +25,7 @@ from monetate_ingest.settings import Settings
 
 from functions.validate_record.app import lambda_handler
 from local.api_front import ApiFront, FakeLambdaContext
-from local.aws import LocalResources, MotoServer, patched_environ, provision
+from local.aws import LocalResources, MotoServer, forget_powertools_clients, patched_environ, provision
 from local.sandbox import LoggedRequest, MonetateSandbox
 from local.sandbox.faults import FaultConfig
 
@@ -47,15 +47,6 @@ ROWS = [
     {"customer_id": "C-1001", "email": "ada@example.com", "points": 12, "vip": True},
     {"customer_id": "C-1002", "email": "bob@example.com", "points": 3, "vip": False},
 ]
-
-
-def clear_powertools_secret_cache() -> None:
-    """Powertools caches its Secrets Manager client (bound to an earlier moto's port) per process."""
-    from aws_lambda_powertools.utilities import parameters
-    from aws_lambda_powertools.utilities.parameters import base as parameters_base
-
-    parameters.clear_caches()  # type: ignore[no-untyped-call]
-    parameters_base.DEFAULT_PROVIDERS.clear()
 
 
 @dataclass
@@ -92,10 +83,10 @@ def stack(key_pair: Any) -> Iterator[Stack]:
             Settings.from_env(env), secrets_fetch=lambda *_a, **_k: secret, sleep=lambda _s: None
         )
         seeder.post_rows("customers", ROWS)
-        clear_powertools_secret_cache()
+        forget_powertools_clients()
         with patched_environ(env):
             yield Stack(sandbox, resources, env, secret)
-        clear_powertools_secret_cache()
+        forget_powertools_clients()
 
 
 def invoke(schema: str, record_id: str, *, path: str | None = None) -> tuple[int, dict[str, str], Any]:

@@ -346,29 +346,21 @@ def _register_error_handlers(app: APIGatewayRestResolver, sink: MetricsSink, log
     def invalid(exc: InvalidRequest) -> Response[Any]:
         return _error(400, exc.code, exc.message)
 
-    def paced(exc: PaceExceeded) -> Response[Any]:
+    def slow_down(code: str, reason: str, retry_after: float | None) -> Response[Any]:
         sink.add_metric("SpotChecksThrottled", MetricUnit.Count, 1)
-        seconds = _retry_after(exc.retry_after)
-        log.info("spot check refused by the pacer", extra={"retry_after": seconds})
-        return _error(
-            429,
-            "too_many_lookups",
-            f"slow down: {_LIMIT_SENTENCE}, and another lookup holds the next slot. "
-            f"Try again in {seconds} s.",
-            headers={"Retry-After": str(seconds)},
-        )
+        seconds = _retry_after(retry_after)
+        message = f"slow down: {reason}. Try again in {seconds} s."
+        return _error(429, code, message, headers={"Retry-After": str(seconds)})
+
+    def paced(exc: PaceExceeded) -> Response[Any]:
+        log.info("spot check refused by the pacer", extra={"retry_after": exc.retry_after})
+        reason = f"{_LIMIT_SENTENCE}, and another lookup holds the next slot"
+        return slow_down("too_many_lookups", reason, exc.retry_after)
 
     def rate_limited(exc: RateLimitedError) -> Response[Any]:
-        sink.add_metric("SpotChecksThrottled", MetricUnit.Count, 1)
-        seconds = _retry_after(exc.retry_after)
-        log.warning("Monetate answered 429 to a spot check", extra={"retry_after": seconds})
-        return _error(
-            429,
-            "rate_limited",
-            f"slow down: Monetate answered 429 Too Many Requests ({_LIMIT_SENTENCE}). "
-            f"Try again in {seconds} s.",
-            headers={"Retry-After": str(seconds)},
-        )
+        log.warning("Monetate answered 429 to a spot check", extra={"retry_after": exc.retry_after})
+        reason = f"Monetate answered 429 Too Many Requests ({_LIMIT_SENTENCE})"
+        return slow_down("rate_limited", reason, exc.retry_after)
 
     def not_found(exc: NotFoundError) -> Response[Any]:
         schema, record_id = _current_lookup(app)
