@@ -222,6 +222,7 @@ def test_metrics_per_schema_count_rows_batches_and_post_latency(
     # Then one EMF line for the schema carries the rows, the batches and each POST's latency
     lines = [json.loads(x) for x in capfd.readouterr().out.splitlines() if x.startswith('{"_aws"')]
     (emf,) = [x for x in lines if x.get("schema") == "customers" and "RowsRead" in x]
+
     def values(name: str) -> list[float]:
         value = emf[name]
         return value if isinstance(value, list) else [value]

@@ -57,7 +57,10 @@ def _runs(exe: str, want: str) -> bool:
     try:
         out = subprocess.run(
             [exe, "-I", "-S", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-            capture_output=True, text=True, timeout=30, check=False,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
         )
     except OSError:
         return False
@@ -97,11 +100,18 @@ def artifacts(lambda_python: str) -> Artifacts:
     """`sam build` output: built now unless scripts/build.sh --if-stale finds it up to date."""
     proc = subprocess.run(
         ["bash", "scripts/build.sh", "--if-stale", "--host-arch"],
-        cwd=ROOT, capture_output=True, text=True, timeout=1500, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+        check=False,
     )
     if proc.returncode != 0:
-        pytest.fail(f"scripts/build.sh failed (exit {proc.returncode}):\n{proc.stdout[-4000:]}\n"
-                    f"{proc.stderr[-4000:]}", pytrace=False)
+        pytest.fail(
+            f"scripts/build.sh failed (exit {proc.returncode}):\n{proc.stdout[-4000:]}\n"
+            f"{proc.stderr[-4000:]}",
+            pytrace=False,
+        )
     sys.stderr.write(proc.stderr)
     host_arch = ARCHES.get(os.uname().machine, os.uname().machine)
     functions, layers = check_artifacts.built_resources(BUILD_DIR)

@@ -33,14 +33,21 @@ pytestmark = pytest.mark.timeout(1800)  # the first test may build (about 2 minu
 # probe also finds every import in the handler's code by itself; these are named to be sure.
 FIRST_INVOCATION = {
     "IngestFileFunction": [
-        "monetate_ingest.ingest", "monetate_ingest.file_ingest", "monetate_ingest.readers",
-        "monetate_ingest.coercion", "monetate_ingest.checkpoint", "monetate_ingest.events",
-        "aws_lambda_powertools.utilities.idempotency", "aws_lambda_powertools.utilities.parameters",
+        "monetate_ingest.ingest",
+        "monetate_ingest.file_ingest",
+        "monetate_ingest.readers",
+        "monetate_ingest.coercion",
+        "monetate_ingest.checkpoint",
+        "monetate_ingest.events",
+        "aws_lambda_powertools.utilities.idempotency",
+        "aws_lambda_powertools.utilities.parameters",
         "boto3",
     ],
     "PostRecordsFunction": [
-        "monetate_ingest.post_records", "aws_lambda_powertools.utilities.idempotency",
-        "aws_lambda_powertools.utilities.batch", "aws_lambda_powertools.utilities.parameters",
+        "monetate_ingest.post_records",
+        "aws_lambda_powertools.utilities.idempotency",
+        "aws_lambda_powertools.utilities.batch",
+        "aws_lambda_powertools.utilities.parameters",
         "boto3",
     ],
     "ValidateRecordFunction": ["monetate_ingest.validator", "aws_lambda_powertools.event_handler"],
@@ -56,9 +63,23 @@ def probe(python: str, artifacts: Artifacts, runtime_site: Path, function: str) 
     facts = artifacts.check_functions[function]
     code = facts["dir"]
     cmd = [
-        python, "-I", "-S", "-B", str(ROOT / "scripts" / "check_artifacts.py"), "probe",
-        "--code", str(code), "--handler", facts["handler"], "--own", "monetate_ingest",
-        "--runtime-site", str(runtime_site), "--tracer", "--function-name", function,
+        python,
+        "-I",
+        "-S",
+        "-B",
+        str(ROOT / "scripts" / "check_artifacts.py"),
+        "probe",
+        "--code",
+        str(code),
+        "--handler",
+        facts["handler"],
+        "--own",
+        "monetate_ingest",
+        "--runtime-site",
+        str(runtime_site),
+        "--tracer",
+        "--function-name",
+        function,
     ]
     for layer in facts["layers"]:
         cmd += ["--layer", str(artifacts.check_dir / layer)]
@@ -69,25 +90,37 @@ def probe(python: str, artifacts: Artifacts, runtime_site: Path, function: str) 
         cmd += ["--event", str(ROOT / event), "--expect-status", str(status)]
     # Lambda's environment, minus anything of this machine's (no AWS credentials, no endpoints).
     env = {
-        "PATH": "/usr/bin:/bin", "HOME": str(code), "LANG": "C.UTF-8", "TZ": "UTC",
-        "LAMBDA_TASK_ROOT": str(code), "AWS_LAMBDA_FUNCTION_NAME": function,
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
-        "AWS_EXECUTION_ENV": f"AWS_Lambda_{facts['runtime']}", "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(code),
+        "LANG": "C.UTF-8",
+        "TZ": "UTC",
+        "LAMBDA_TASK_ROOT": str(code),
+        "AWS_LAMBDA_FUNCTION_NAME": function,
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{facts['runtime']}",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
         "_X_AMZN_TRACE_ID": "Root=1-6745a1b2-3c4d5e6f7a8b9c0d1e2f3a4b;Parent=53995c3f42cd8ad8;Sampled=0",
-        "POWERTOOLS_SERVICE_NAME": "monetate-ingest", "POWERTOOLS_METRICS_NAMESPACE": "MonetateIngest",
+        "POWERTOOLS_SERVICE_NAME": "monetate-ingest",
+        "POWERTOOLS_METRICS_NAMESPACE": "MonetateIngest",
         "MONETATE_RETAILER": "acme",
         "MONETATE_SECRET_ID": "arn:aws:secretsmanager:us-east-1:123456789012:secret:monetate/api-AbCdEf",
         "RECORDS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/monetate-ingest-records",
         "RECORDS_DLQ_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/monetate-ingest-records-dlq",
-        "IDEMPOTENCY_TABLE": "monetate-ingest-idempotency", "DATA_BUCKET": "monetate-ingest-data",
+        "IDEMPOTENCY_TABLE": "monetate-ingest-idempotency",
+        "DATA_BUCKET": "monetate-ingest-data",
     }
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, check=False)
     try:
         report = json.loads(proc.stdout)
     except json.JSONDecodeError:
-        pytest.fail(f"the probe of {function} printed no report (exit {proc.returncode}):\n"
-                    f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}", pytrace=False)
+        pytest.fail(
+            f"the probe of {function} printed no report (exit {proc.returncode}):\n"
+            f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}",
+            pytrace=False,
+        )
     report["_exit"] = proc.returncode
     return report
 
@@ -112,9 +145,11 @@ def test_handler_imports_from_the_built_artifacts_alone(
         assert report["origins"].get(name) in (None, "layer"), f"{name} from {report['origins'][name]}"
     if function in INVOCATION:
         assert report["response_status"] == INVOCATION[function][1]
-    print(f"{function}: handler import {report['handler_import_ms']} ms; {len(report['imported'])} modules; "
-          f"boto3 {report.get('boto3_version')} from {report['origins'].get('boto3')}, "
-          f"botocore {report.get('botocore_version')} from {report['origins'].get('botocore')}")
+    print(
+        f"{function}: handler import {report['handler_import_ms']} ms; {len(report['imported'])} modules; "
+        f"boto3 {report.get('boto3_version')} from {report['origins'].get('boto3')}, "
+        f"botocore {report.get('botocore_version')} from {report['origins'].get('botocore')}"
+    )
 
 
 def _dists(layer: Path) -> dict[str, str]:
@@ -207,8 +242,10 @@ def test_the_layer_ships_a_consistent_aws_sdk(artifacts: Artifacts) -> None:
         missing = [d for d in ("boto3", "s3transfer") if d not in dists]
         assert not missing, f"{layer} ships botocore {dists['botocore']} without {missing}"
         requires = [
-            line for meta in (artifacts.build_dir / layer / "python").glob("boto3-*.dist-info/METADATA")
-            for line in meta.read_text().splitlines() if line.startswith("Requires-Dist: botocore")
+            line
+            for meta in (artifacts.build_dir / layer / "python").glob("boto3-*.dist-info/METADATA")
+            for line in meta.read_text().splitlines()
+            if line.startswith("Requires-Dist: botocore")
         ]
         low = re.search(r">=\s*([\d.]+)", requires[0]) if requires else None
         high = re.search(r"<\s*([\d.]+)", requires[0]) if requires else None
@@ -218,8 +255,12 @@ def test_the_layer_ships_a_consistent_aws_sdk(artifacts: Artifacts) -> None:
 
 
 def test_lambda_python_is_the_runtime(lambda_python: str, artifacts: Artifacts) -> None:
-    out = subprocess.run([lambda_python, "-I", "-S", "-c", "import sys; print(sys.version)"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [lambda_python, "-I", "-S", "-c", "import sys; print(sys.version)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     runtimes = {f["runtime"] for f in artifacts.functions.values()}
     assert runtimes == {"python" + ".".join(out.split()[0].split(".")[:2])}, (runtimes, out)
     assert os.path.isabs(lambda_python)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from monetate_ingest.batching import Batcher, encode_row
+from monetate_ingest.coercion import encoder as cells_encoder
 from monetate_ingest.coercion import plan
 from monetate_ingest.coercion.converters import Invalid
 from requests import PreparedRequest
@@ -23,15 +24,14 @@ def _encoder(columns: list[str]) -> tuple[Callable[[list[str]], bytes], Callable
     steps: list[plan.Step] = [("id", "id", _number, None), ("name", "name", None, None)]
     coerce = plan.compile_cells_plan(steps, [], columns)
     assert coerce is not None
-    encode = plan.compile_cells_encoder(steps, [], columns, coerce, encode_row)
-    assert encode is not None
-    return encode, coerce
+    encoder = cells_encoder.compile_cells_encoder(steps, [], columns, coerce, encode_row)
+    assert encoder is not None
+    return encoder.row, coerce
 
 
 def _fns(encode: Any) -> list[Any]:
     """The encoder's per-column functions (the memos' ``__getitem__`` or ``convert``)."""
-    cells = [c.cell_contents for c in encode.__closure__]
-    found: list[Any] = next(c for c in cells if isinstance(c, list) and len(c) == 2 and callable(c[0]))
+    found: list[Any] = encode.__self__.fns
     return found
 
 
@@ -53,7 +53,7 @@ def test_a_repeating_column_keeps_its_memo(monkeypatch: Any) -> None:
     fns = _fns(encode)
     for i in range(400):  # runs of one value: mostly hits, but the memo fills and is cleared
         encode([str((i // 20) % 9), "n"])
-    assert isinstance(fns[0].__self__, plan._Fragments)
+    assert isinstance(fns[0].__self__, cells_encoder.Fragments)
     assert fns[0] != fns[0].__self__.convert
 
 

@@ -1,5 +1,5 @@
-"""The fast paths of the CSV ingest: rows encoded straight from cells, batches of encoded rows,
-and the client's per-origin environment settings. Each must be indistinguishable from the plain path."""
+"""The fast paths of the CSV ingest: rows encoded straight from cells, batches of encoded rows.
+Each must be indistinguishable from the plain path."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 import pytest
-import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from monetate_ingest.batching import Batch, Batcher, encode_row
@@ -144,27 +143,3 @@ def test_mixed_batch_decodes_only_when_asked() -> None:
     assert (
         batch.rows == [{"a": 1}, {"b": "é"}] and batch.body == b'{"schema_rows":[{"a":1},{"b":"\xc3\xa9"}]}'
     )
-
-
-class _Session(requests.Session):
-    """A session that answers every request itself and counts environment look-ups."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.env_lookups = 0
-        self.sent: list[requests.PreparedRequest] = []
-
-    def merge_environment_settings(self, *args: Any, **kwargs: Any) -> Any:
-        self.env_lookups += 1
-        return super().merge_environment_settings(*args, **kwargs)
-
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        assert kwargs["timeout"] == (3.05, 30.0) and "verify" in kwargs and "proxies" in kwargs
-        self.sent.append(request)
-        response = requests.Response()
-        response.status_code = 200
-        response.headers["Content-Type"] = "application/json"
-        response._content = b'{"meta":{"errors":[]},"data":{}}'
-        response.url = str(request.url)
-        response.request = request
-        return response

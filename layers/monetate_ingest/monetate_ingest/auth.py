@@ -42,26 +42,33 @@ class TokenAuth(AuthBase):
         """The same tokens, but a 401 is answered as is after dropping the token."""
         return TokenAuth(self.tokens, resend=False)
 
+    def authorization(self) -> str:
+        """The ``Authorization`` header value for the current token (minted if needed)."""
+        return _PREFIX + self.tokens.token()
+
+    def refused(self, authorization: str) -> bool:
+        """Monetate answered 401 to ``authorization``: drop its token; True if the request
+        should be sent once more (with :meth:`authorization` minted afresh)."""
+        self.tokens.invalidate(authorization.removeprefix(_PREFIX))
+        if self.resend:
+            logger.info("Monetate answered 401; minting a new token and re-sending once")
+        return self.resend
+
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        r.headers["Authorization"] = _PREFIX + self.tokens.token()
+        r.headers["Authorization"] = self.authorization()
         r.hooks.setdefault("response", []).append(self._on_response)
         return r
 
     def _on_response(self, r: requests.Response, **kwargs: Any) -> requests.Response:
         if r.status_code == 403:
             _revoked(r)
-        if r.status_code != 401:
+        if r.status_code != 401 or not self.refused(str(r.request.headers.get("Authorization", ""))):
             return r
-        sent = str(r.request.headers.get("Authorization", ""))
-        self.tokens.invalidate(sent.removeprefix(_PREFIX))
-        if not self.resend:
-            return r
-        logger.info("Monetate answered 401; minting a new token and re-sending once")
         # Consume and release the connection so the re-sent request can reuse it.
         _ = r.content
         r.close()
         prep = r.request.copy()
-        prep.headers["Authorization"] = _PREFIX + self.tokens.token()
+        prep.headers["Authorization"] = self.authorization()
         resent = r.connection.send(prep, **kwargs)
         resent.history.append(r)
         resent.request = prep
@@ -70,15 +77,20 @@ class TokenAuth(AuthBase):
         return resent
 
 
+def revoked_error(method: str, url: str) -> KeyRevokedError:
+    """What a 403 from Monetate raises: the key was revoked; nothing is retried."""
+    return KeyRevokedError(
+        f"Monetate answered 403 to {method} {_path(url)}: the API user's key was revoked. "
+        "Upload a new public key, update the secret, and redeploy; nothing is retried.",
+        status=403,
+        url=url,
+    )
+
+
 def _revoked(r: requests.Response) -> None:
     _ = r.content
     r.close()
-    raise KeyRevokedError(
-        f"Monetate answered 403 to {r.request.method} {_path(r.url)}: the API user's key was revoked. "
-        "Upload a new public key, update the secret, and redeploy; nothing is retried.",
-        status=403,
-        url=r.url,
-    )
+    raise revoked_error(str(r.request.method), str(r.url))
 
 
 def _path(url: str) -> str:

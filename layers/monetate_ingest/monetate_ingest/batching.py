@@ -7,7 +7,7 @@ encoded rows so that :meth:`Batch.split` can bisect without re-encoding.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .errors import RowError
@@ -163,6 +163,37 @@ class Batcher:
         self._rows.append(None)
         self._size = size
         return None
+
+    def add_run(self, lines: Sequence[int], encoded: list[bytes], start: int = 0) -> tuple[int, Batch | None]:
+        """Take rows ``encoded[start:]`` (on ``lines[start:]``) while they fit the batch being built.
+
+        Returns how many were taken, and the batch handed out before them when the first did not
+        fit (then the rest go into a new batch). Row for row the same as :meth:`add_encoded`, but
+        a run that fits costs a few list operations, not a call per row.
+        """
+        full = None
+        held = self._lines
+        if held and (len(held) >= self.max_rows or self._size + len(encoded[start]) + 1 > self.max_bytes):
+            full = self._emit()
+            held = self._lines
+        end = min(len(encoded), start + self.max_rows - len(held))
+        run = encoded[start:end]
+        size = self._size + sum(map(len, run)) + len(run)
+        if size > self.max_bytes:  # the run overflows the bytes: take the rows that fit (at least one)
+            size = self._size
+            count = 0
+            for data in run:  # the first always fits: checked above, or it starts the batch alone
+                if count and size + len(data) + 1 > self.max_bytes:
+                    break
+                size += len(data) + 1
+                count += 1
+            run = run[:count]
+            end = start + count
+        held.extend(lines[start:end])
+        self._encoded.extend(run)
+        self._rows.extend([None] * len(run))
+        self._size = size
+        return len(run), full
 
     def _push(self, line: int, data: bytes, row: dict[str, Any] | None) -> Batch | None:
         size = self._size + len(data) + 1

@@ -12,8 +12,8 @@ import itertools
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from typing import Any
 
 from .batching import Batch, Batcher
@@ -27,7 +27,6 @@ from .errors import (
     KeyRevokedError,
     MonetateIngestError,
     RateLimitedError,
-    RowError,
     UnknownColumnsError,
     UnknownSchemaError,
 )
@@ -40,13 +39,13 @@ from .report import Counts, Report, utc_now
 from .s3_events import FileRef
 from .schema import SchemaCache, SchemaSpec
 from .settings import Settings
+from .units import Item, Unit, UnitReader
 
-#: A unit closes after this many rejects even without a batch, so checkpoints keep moving.
-MAX_REJECTS_PER_UNIT = 1_000
 #: JSON files: rows looked at for unknown fields before anything is posted.
 JSON_PEEK_ROWS = 1_000
 MAX_REASON_KEYS = 50
-_REJECTED = object()  # the reading loop's marker for a row that became a reject
+#: CSV rows are read, coerced and encoded this many at a time (at most; see ``CsvRows.cell_blocks``).
+MAX_BLOCK_ROWS = 2_000
 
 
 class _FieldsRefusedError(UnknownColumnsError):
@@ -67,17 +66,6 @@ class SourceUnavailableError(MonetateIngestError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
-
-
-@dataclass
-class Unit:
-    seq: int
-    rows: int = 0
-    rejects: list[bytes] = field(default_factory=list)
-    reject_fields: list[str] = field(default_factory=list)
-    batch: Batch | None = None
-    future: Future[BisectResult] | None = None
-    outcome: dict[str, Any] | None = None  # posted lines, parked count, refused rows
 
 
 @dataclass
@@ -206,19 +194,26 @@ class FileIngest:
             max_compression_ratio=self.settings.max_compression_ratio,
         )
         self.report.format = source.format
-        rows: Iterator[SourceRow | tuple[int, list[str]]]
+        rows: Iterator[Item]
+        skip = self.cp.rows_done
         if isinstance(source, CsvRows):
             columns = source.header() or []
             coercer = self._coercer(schema, columns, csv=True)
-            # A good CSV row as its list of cells: no {column: cell} dict to build and take apart.
-            rows = source.cell_rows() if coercer.coerce_cells is not None else iter(source)
+            if coercer.encode_block is not None:  # runs of good rows, encoded column by column
+                size = max(1, min(self.settings.batch_max_rows, MAX_BLOCK_ROWS))
+                rows, skip = source.cell_blocks(size, skip=skip), 0
+            elif coercer.coerce_cells is not None:  # a good row as its cells: no {column: cell} dict
+                rows = source.cell_rows()
+            else:
+                rows = iter(source)
         else:
             json_rows = iter(source)
             peeked = list(itertools.islice(json_rows, JSON_PEEK_ROWS))
             columns = _keys_of(peeked)
             rows = itertools.chain(peeked, json_rows)
             coercer = self._coercer(schema, columns, csv=False)
-        rows = itertools.islice(rows, self.cp.rows_done, None)
+        if skip:
+            rows = itertools.islice(rows, skip, None)
         self._deliver(rows, coercer, columns)
 
     def _open_object(self) -> Any:
@@ -265,9 +260,7 @@ class FileIngest:
 
     # -- delivering ---------------------------------------------------------------------------
 
-    def _deliver(
-        self, rows: Iterator[SourceRow | tuple[int, list[str]]], coercer: RowCoercer, columns: list[str]
-    ) -> None:
+    def _deliver(self, rows: Iterator[Item], coercer: RowCoercer, columns: list[str]) -> None:
         inflight: deque[Unit] = deque()
         pool = ThreadPoolExecutor(max_workers=self.settings.post_concurrency)
         try:
@@ -286,76 +279,33 @@ class FileIngest:
 
     def _read_units(
         self,
-        rows: Iterator[SourceRow | tuple[int, list[str]]],
+        rows: Iterator[Item],
         coercer: RowCoercer,
         columns: list[str],
         pool: ThreadPoolExecutor,
         inflight: deque[Unit],
     ) -> int:
-        """Read rows into units and submit them; returns the number of the next unit to read.
-
-        ``rows`` are :class:`SourceRow` objects, or for CSV ``(line, cells)`` tuples for good rows
-        (see :meth:`CsvRows.cell_rows`), coerced with ``coercer.coerce_cells``.
-        """
-        batcher = Batcher(self.settings.batch_max_rows, self.settings.batch_max_bytes)
-        add = batcher.add
-        seq = itertools.count(self.cp.next_unit)
-        unit = Unit(next(seq))
+        """Read rows into units and submit them; returns the number of the next unit to read."""
         margin_ms = self.settings.deadline_margin_seconds * 1000
         backlog = 2 * self.settings.post_concurrency
-        coerce = coercer.coerce
-        coerce_cells = coercer.coerce_cells
-        encode_cells = coercer.encode_cells
-        add_encoded = batcher.add_encoded
-        try:
-            for row in rows:
-                full: object
-                if not isinstance(row, SourceRow):  # a good CSV row: (line, cells)
-                    line, cells = row
-                    try:
-                        if encode_cells is not None:  # straight to the row's JSON, no dict
-                            full = add_encoded(line, encode_cells(cells))
-                        else:
-                            full = add(line, coerce_cells(cells))  # type: ignore[misc]
-                    except RowError as exc:
-                        raw = dict(zip(columns, cells, strict=True))
-                        full = self._reject(unit, line, exc.reason, raw, exc.field)
-                elif row.values is None:
-                    full = self._reject(unit, row.line, row.error or "row could not be read", row.raw, None)
-                else:
-                    try:
-                        full = add(row.line, coerce(row.values))
-                    except RowError as exc:
-                        full = self._reject(unit, row.line, exc.reason, row.raw, exc.field)
-                if full is not _REJECTED:
-                    if full is not None:
-                        unit.batch = full  # type: ignore[assignment]
-                        self._submit(pool, inflight, unit)
-                        unit = Unit(next(seq))
-                        if self.remaining_ms() < margin_ms:
-                            self.continued = True  # this row belongs to the next invocation
-                            return unit.seq
-                    unit.rows += 1
-                if len(unit.rejects) >= MAX_REJECTS_PER_UNIT:
-                    unit.batch = batcher.flush()
-                    self._submit(pool, inflight, unit)
-                    unit = Unit(next(seq))
-                if len(inflight) > backlog:
-                    self._settle(inflight, block=True)
-        except FileFormatError:
-            unit.batch = batcher.flush()  # the rows read before the damage still count
-            self._submit(pool, inflight, unit)
-            raise
-        unit.batch = batcher.flush()
-        self._submit(pool, inflight, unit)
-        return unit.seq + 1
 
-    def _reject(self, unit: Unit, line: int, reason: str, raw: Any, field_name: str | None) -> object:
-        """Count the row in ``unit`` as rejected; returns the ``_REJECTED`` marker."""
-        unit.rows += 1
-        unit.rejects.append(reject_line(line, reason, raw, field_name))
-        unit.reject_fields.append(field_name or "row")
-        return _REJECTED
+        def pause() -> None:
+            if len(inflight) > backlog:
+                self._settle(inflight, block=True)
+
+        reader = UnitReader(
+            Batcher(self.settings.batch_max_rows, self.settings.batch_max_bytes),
+            coercer,
+            columns,
+            self.cp.next_unit,
+            submit=lambda unit: self._submit(pool, inflight, unit),
+            pause=pause,
+            out_of_time=lambda: self.remaining_ms() < margin_ms,
+        )
+        try:
+            return reader.read(rows)
+        finally:
+            self.continued = reader.stopped_early
 
     def _submit(self, pool: ThreadPoolExecutor, inflight: deque[Unit], unit: Unit) -> None:
         if unit.rows == 0 and unit.batch is None:

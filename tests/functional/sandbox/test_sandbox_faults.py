@@ -81,8 +81,13 @@ def test_error_rate_one_gives_500s_in_the_envelope(
     [("data", 200, 500, 500), ("post", 200, 200, 500)],
 )
 def test_faults_apply_only_where_configured(
-    sandbox: MonetateSandbox, session: requests.Session, key: rsa.RSAPrivateKey,
-    apply_to: Any, auth_status: int, schema_status: int, post_status: int,
+    sandbox: MonetateSandbox,
+    session: requests.Session,
+    key: rsa.RSAPrivateKey,
+    apply_to: Any,
+    auth_status: int,
+    schema_status: int,
+    post_status: int,
 ) -> None:
     # Given faults limited to the Data API or to data POSTs
     sandbox.faults = FaultConfig(error_rate=1.0, apply_to=apply_to)
@@ -91,7 +96,10 @@ def test_faults_apply_only_where_configured(
     schema = session.get(f"{sandbox.data_url}/schema/", timeout=5)
     # Then only the covered ones fail
     assert (auth.status_code, schema.status_code, post_rows(sandbox, session).status_code) == (
-        auth_status, schema_status, post_status)
+        auth_status,
+        schema_status,
+        post_status,
+    )
 
 
 @pytest.mark.parametrize(("retry_after", "header"), [(2, "2"), (0.5, "0.5"), (None, None)])
@@ -135,6 +143,7 @@ def test_seeded_faults_repeat(sandbox: MonetateSandbox, session: requests.Sessio
     def run() -> list[int]:
         sandbox.faults = FaultConfig(error_rate=0.5, seed=7)
         return [post_rows(sandbox, session).status_code for _ in range(20)]
+
     # When the same sequence is run twice
     first, second = run(), run()
     # Then the outcomes repeat and mix both kinds
@@ -156,7 +165,11 @@ def test_the_request_log_never_holds_credentials(
     assert str(session.headers["Authorization"])[6:] not in dump
     last = log[-1]
     assert (last.method, last.path, last.status, last.username) == (
-        "POST", "/api/data/v1/acme/production/data/customers/", 201, USER)
+        "POST",
+        "/api/data/v1/acme/production/data/customers/",
+        201,
+        USER,
+    )
     assert last.started <= last.finished
     assert log[0].path == "/api/auth/v0/refresh/" and log[0].username == USER
 
@@ -192,8 +205,13 @@ def test_many_concurrent_clients_are_served(sandbox: MonetateSandbox, session: r
     def one(_: int) -> int:
         with requests.Session() as s:
             body = {"schema_rows": [{"customer_id": "c"}]}
-            return s.post(f"{sandbox.data_url}/data/customers/", json=body,
-                          headers={"Authorization": token_header}, timeout=5).status_code
+            return s.post(
+                f"{sandbox.data_url}/data/customers/",
+                json=body,
+                headers={"Authorization": token_header},
+                timeout=5,
+            ).status_code
+
     # When they post at once
     started = time.perf_counter()
     with ThreadPoolExecutor(40) as pool:
@@ -213,18 +231,33 @@ def test_standalone_cli_prints_its_url_and_registers_keys(
     schema_path = tmp_path / "schema.json"
     schema_path.write_text(json.dumps(SCHEMA))
     # When the sandbox runs standalone
-    args = ["--port", "0", "--retailer", "shop", "--register-key", f"{USER}:{pem_path}",
-            "--schema", str(schema_path)]
-    proc = subprocess.Popen([sys.executable, "-m", "local.sandbox", *args],
-                            stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[3])
+    args = [
+        "--port",
+        "0",
+        "--retailer",
+        "shop",
+        "--register-key",
+        f"{USER}:{pem_path}",
+        "--schema",
+        str(schema_path),
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "local.sandbox", *args],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).parents[3],
+    )
     try:
         assert proc.stdout is not None
         url = proc.stdout.readline().strip()
         # Then it answers on that URL with the key and schema registered
         token = requests.get(f"{url}/api/auth/v0/refresh/", headers=jwt_header(key), timeout=5)
         assert token.status_code == 200
-        schema = requests.get(f"{url}/api/data/v1/shop/production/schema/customers/", timeout=5,
-                              headers={"Authorization": f"Token {token.json()['data']['token']}"})
+        schema = requests.get(
+            f"{url}/api/data/v1/shop/production/schema/customers/",
+            timeout=5,
+            headers={"Authorization": f"Token {token.json()['data']['token']}"},
+        )
         assert schema.status_code == 200
         assert url.startswith("http://127.0.0.1:")
     finally:

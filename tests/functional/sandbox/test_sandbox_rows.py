@@ -29,10 +29,18 @@ PURCHASES = {
         "gift": {"data_type": "BOOLEAN"},
     },
 }
-VISITS = {"name": "visits", "fields": {"customer_id": {"data_type": "STRING", "identifier": True},
-                                       "page": {"data_type": "STRING"}}}
-GOOD = {"purchase_id": "p1", "customer_id": "c1", "purchase_time": "2024-05-01T10:00:00Z",
-        "tags": "a,b", "price": 9.5, "gift": False}
+VISITS = {
+    "name": "visits",
+    "fields": {"customer_id": {"data_type": "STRING", "identifier": True}, "page": {"data_type": "STRING"}},
+}
+GOOD = {
+    "purchase_id": "p1",
+    "customer_id": "c1",
+    "purchase_time": "2024-05-01T10:00:00Z",
+    "tags": "a,b",
+    "price": 9.5,
+    "gift": False,
+}
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +51,12 @@ def key() -> rsa.RSAPrivateKey:
 def start(key: rsa.RSAPrivateKey, **options: Any) -> tuple[MonetateSandbox, requests.Session]:
     """A started sandbox with both schemas and a session holding a token."""
     sb = MonetateSandbox("acme", **options).start()
-    sb.register_key(USER, key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    sb.register_key(
+        USER,
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ),
+    )
     sb.add_schema(PURCHASES)
     sb.add_schema(VISITS)
     session = requests.Session()
@@ -66,8 +78,7 @@ def post(env: Env, rows: Any, schema: str = "purchases") -> requests.Response:
     return session.post(f"{sb.data_url}/data/{schema}/", json={"schema_rows": rows}, timeout=5)
 
 
-def get(env: Env, record_id: str | None,
-        schema: str = "purchases") -> requests.Response:
+def get(env: Env, record_id: str | None, schema: str = "purchases") -> requests.Response:
     sb, session = env
     params = {} if record_id is None else {"id": record_id}
     return session.get(f"{sb.data_url}/data/{schema}/", params=params, timeout=5)
@@ -92,9 +103,7 @@ BAD_ROWS = {
 
 
 @pytest.mark.parametrize("rows", BAD_ROWS.values(), ids=BAD_ROWS.keys())
-def test_a_row_breaking_a_rule_rejects_the_whole_request(
-    env: Env, rows: list[Any]
-) -> None:
+def test_a_row_breaking_a_rule_rejects_the_whole_request(env: Env, rows: list[Any]) -> None:
     # Given a good row followed by a bad one
     # When they are posted together
     answer = post(env, [{**GOOD, "purchase_id": "ok"}, *rows])

@@ -75,10 +75,13 @@ BAD_SCHEMAS = {
     "no-identifier": schema(fields={"email": {"data_type": "STRING"}}),
     "two-identifiers": schema(fields={"a": dict(ID), "b": dict(ID)}),
     "number-identifier": schema(fields={"a": {"data_type": "NUMBER", "identifier": True}}),
-    "two-unique-keys": schema(fields={
-        "a": dict(ID), "b": {"data_type": "STRING", "unique_key": True},
-        "c": {"data_type": "STRING", "unique_key": True},
-    }),
+    "two-unique-keys": schema(
+        fields={
+            "a": dict(ID),
+            "b": {"data_type": "STRING", "unique_key": True},
+            "c": {"data_type": "STRING", "unique_key": True},
+        }
+    ),
     "number-unique-key": schema(fields={"a": dict(ID), "b": {"data_type": "NUMBER", "unique_key": True}}),
     "string-event-time": schema(fields={"a": dict(ID), "t": {"data_type": "STRING", "event_time": True}}),
     "unknown-type": schema(type="spreadsheet"),
@@ -92,14 +95,24 @@ GOOD_SCHEMAS = {
     "40-fields": schema(fields=many_fields(40)),
     "unique-key": schema(fields={"a": dict(ID), "k": {"data_type": "STRING", "unique_key": True}}),
     "identifier-is-unique-key": schema(fields={"a": {**ID, "unique_key": True}}),
-    "event": schema(type="event", fields={
-        "a": dict(ID), "t": {"data_type": "DATETIME", "event_time": True}, "p": {"data_type": "NUMBER"},
-    }),
-    "all-data-types": schema(fields={
-        "a": dict(ID), "m": {"data_type": "MULTI_STRING"}, "b": {"data_type": "BOOLEAN"},
-        "d": {"data_type": "DATETIME"}, "n": {"data_type": "NUMBER"},
-        "g": {"data_type": "GOOGLE_PRODUCT_CATEGORY", "required": False},
-    }),
+    "event": schema(
+        type="event",
+        fields={
+            "a": dict(ID),
+            "t": {"data_type": "DATETIME", "event_time": True},
+            "p": {"data_type": "NUMBER"},
+        },
+    ),
+    "all-data-types": schema(
+        fields={
+            "a": dict(ID),
+            "m": {"data_type": "MULTI_STRING"},
+            "b": {"data_type": "BOOLEAN"},
+            "d": {"data_type": "DATETIME"},
+            "n": {"data_type": "NUMBER"},
+            "g": {"data_type": "GOOGLE_PRODUCT_CATEGORY", "required": False},
+        }
+    ),
 }
 
 

@@ -13,12 +13,12 @@ from ..batching import encode_row
 from ..errors import RowError
 from ..schema import FieldSpec, SchemaSpec
 from .converters import STRING, Converter, converter_for, escape_item
+from .encoder import BlockEncodeFn, compile_cells_encoder
 from .plan import (
     CellsCoerceFn,
     CellsEncodeFn,
     CoerceFn,
     Step,
-    compile_cells_encoder,
     compile_cells_plan,
     compile_plan,
     run_steps,
@@ -78,10 +78,13 @@ class RowCoercer:
         #: as :func:`monetate_ingest.batching.encode_row`), built without the dict; None when
         #: ``coerce_cells`` is None or the plan does not allow it.
         self.encode_cells: CellsEncodeFn | None = None
+        #: ``encode_block(rows) -> list[bytes] | None``: :attr:`encode_cells` of many rows (all of
+        #: ``len(columns)`` cells) at once, column by column; None when a row needs a closer look.
+        self.encode_block: BlockEncodeFn | None = None
         if self.coerce_cells is not None and columns is not None:
-            self.encode_cells = compile_cells_encoder(
-                plan, self._required, columns, self.coerce_cells, encode_row
-            )
+            encoder = compile_cells_encoder(plan, self._required, columns, self.coerce_cells, encode_row)
+            if encoder is not None:
+                self.encode_cells, self.encode_block = encoder.row, encoder.block
         mapped = set(self.mapping.values())
         self.missing_fields = [] if columns is None else [n for n, _ in self._required if n not in mapped]
 

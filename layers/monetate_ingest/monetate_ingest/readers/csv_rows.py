@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Sequence
+from itertools import islice
+from typing import NamedTuple
 
 from ..errors import FileFormatError
 from .base import RowSource, SourceRow
 from .decompress import UNDECODABLE, scrub, undecodable_bytes
 
 _new = tuple.__new__
+#: What the text layer counts as a line end inside a quoted cell (``newline=""``: untranslated).
+_LINE_BREAK = re.compile("\r\n|\r|\n")
+
+
+class CellBlock(NamedTuple):
+    """Good CSV rows in file order: ``rows[i]`` (all of the header's width) starts on ``lines[i]``."""
+
+    lines: Sequence[int]
+    rows: list[list[str]]
 
 
 class CsvRows(RowSource):
@@ -68,6 +80,79 @@ class CsvRows(RowSource):
         Problem rows are the same :class:`SourceRow` objects; one item per row either way."""
         return self._scan(cells=True)
 
+    def cell_blocks(self, size: int, skip: int = 0) -> Iterator[CellBlock | SourceRow]:
+        """:meth:`cell_rows` with runs of good rows gathered into :class:`CellBlock` s.
+
+        Rows are read ``size`` at a time in one C-level pass; a run of good rows comes as one
+        block (its lines from the reader's line count, or — when a quoted cell spans lines —
+        from the line breaks inside the cells). Problem rows come as in :meth:`cell_rows`, in
+        order. The first ``skip`` rows (counted as :meth:`cell_rows` yields them) are dropped.
+        """
+        header = self.header()
+        reader = self._reader
+        width = len(header)
+        while True:
+            prev = reader.line_num
+            chunk: list[list[str]] = []
+            error: csv.Error | None = None
+            try:
+                chunk.extend(islice(reader, size))  # the rows before an error stay in ``chunk``
+            except csv.Error as exc:
+                error = exc
+            if not chunk and error is None:
+                return
+            if (
+                error is None
+                and reader.line_num - prev == len(chunk)
+                and set(map(len, chunk)) == {width}
+                and self._decodable(chunk)
+            ):  # the common case: one row per line, every row whole and valid UTF-8
+                items: Iterator[CellBlock | SourceRow] = iter(
+                    (CellBlock(range(prev + 1, prev + 1 + len(chunk)), chunk),)
+                )
+            else:
+                items = self._sort_out(prev, chunk, width, error)
+            for item in items:
+                if skip:
+                    if not isinstance(item, CellBlock):
+                        skip -= 1
+                        continue
+                    if len(item.rows) <= skip:
+                        skip -= len(item.rows)
+                        continue
+                    item = CellBlock(item.lines[skip:], item.rows[skip:])
+                    skip = 0
+                yield item
+
+    def _decodable(self, chunk: list[list[str]]) -> bool:
+        """No undecodable bytes in ``chunk`` (checked only once the decoder has met some)."""
+        if UNDECODABLE[0] == self._undecodable:
+            return True
+        return not any(undecodable_bytes("\x00".join(cells)) for cells in chunk)
+
+    def _sort_out(
+        self, prev: int, chunk: list[list[str]], width: int, error: csv.Error | None
+    ) -> Iterator[CellBlock | SourceRow]:
+        """The rows of a chunk that is not all good, one line after ``prev``: runs of good rows as
+        blocks, the others as :class:`SourceRow` problems, then the CSV error that ended the chunk."""
+        line = prev + 1
+        lines: list[int] = []
+        good: list[list[str]] = []
+        for cells in chunk:
+            if len(cells) == width and self._decodable([cells]):
+                lines.append(line)
+                good.append(cells)
+            elif cells:  # a blank line is no row
+                if good:
+                    yield CellBlock(lines, good)
+                    lines, good = [], []
+                yield self._problem_row(line, cells, width)
+            line += 1 + sum(len(_LINE_BREAK.findall(cell)) for cell in cells if "\n" in cell or "\r" in cell)
+        if good:
+            yield CellBlock(lines, good)
+        if error is not None:
+            yield self._error_row(line, error)
+
     def _scan(self, *, cells: bool) -> Iterator[tuple[int, list[str]] | SourceRow]:
         header = self.header()
         reader = self._reader
@@ -89,14 +174,18 @@ class CsvRows(RowSource):
                     prev = reader.line_num
                 return
             except csv.Error as exc:
-                if "field larger than field limit" in str(exc):
-                    raise FileFormatError(
-                        f"line {prev + 1}: a field is longer than {csv.field_size_limit()} characters; "
-                        "probably a stray or unterminated quote — the rest of the file cannot be read",
-                        line=prev + 1,
-                    ) from None
-                yield SourceRow(prev + 1, None, None, self._csv_error(exc))
+                yield self._error_row(prev + 1, exc)
                 prev = reader.line_num
+
+    def _error_row(self, line: int, exc: csv.Error) -> SourceRow:
+        """The row the CSV parser stopped at; a runaway field ends the file (FileFormatError)."""
+        if "field larger than field limit" in str(exc):
+            raise FileFormatError(
+                f"line {line}: a field is longer than {csv.field_size_limit()} characters; "
+                "probably a stray or unterminated quote — the rest of the file cannot be read",
+                line=line,
+            ) from None
+        return SourceRow(line, None, None, self._csv_error(exc))
 
     def _problem_row(self, line: int, cells: list[str], width: int) -> SourceRow:
         bad = undecodable_bytes("".join(cells))
