@@ -150,7 +150,16 @@ def _load_key(raw: str) -> tuple[RSAPrivateKey | None, str | None]:
 
 def _powertools_fetch(secret_id: str, *, max_age: int, force_fetch: bool = False) -> str | bytes:
     from aws_lambda_powertools.utilities import parameters
+    from aws_lambda_powertools.utilities.parameters import base
 
+    providers: dict[str, Any] = base.DEFAULT_PROVIDERS  # type: ignore[attr-defined]
+    if "secrets" not in providers:
+        # Powertools would build its provider on a new boto3 Session, loading botocore's endpoint
+        # data and service models again (about 0.1 s of a cold start); give it a client from the
+        # default session, which the function's other clients share.
+        import boto3
+
+        providers["secrets"] = parameters.SecretsProvider(boto3_client=boto3.client("secretsmanager"))
     return parameters.get_secret(secret_id, max_age=max_age, force_fetch=force_fetch)
 
 

@@ -32,7 +32,7 @@ from .errors import (
 )
 from .observability import logger
 from .parking import park_rows
-from .readers import SourceRow, open_rows
+from .readers import RowSource, SourceRow, open_rows
 from .readers.csv_rows import CsvRows
 from .rejects import RejectsWriter, reject_line
 from .report import Counts, Report, utc_now
@@ -192,7 +192,14 @@ class FileIngest:
             delimiter=self.settings.csv_delimiter,
             max_decompressed_bytes=self.settings.max_decompressed_bytes,
             max_compression_ratio=self.settings.max_compression_ratio,
+            read_ahead=True,
         )
+        try:
+            self._read_source(schema, source)
+        finally:
+            source.close()
+
+    def _read_source(self, schema: SchemaSpec, source: RowSource) -> None:
         self.report.format = source.format
         rows: Iterator[Item]
         skip = self.cp.rows_done

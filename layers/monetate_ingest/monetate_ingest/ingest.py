@@ -51,6 +51,7 @@ def default_runtime() -> IngestRuntime:
     import boto3
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
+    from .aws_clients import LazyClient
     from .events import EventBridgePublisher
     from .factory import shared_client
     from .schema import SchemaCache
@@ -58,19 +59,21 @@ def default_runtime() -> IngestRuntime:
     settings = load_settings().require("records_queue_url", "idempotency_table")
     client = shared_client(settings)
     table = str(settings.idempotency_table)
+    # Every client from boto3's default session: its service models and endpoint data load once.
+    dynamodb = boto3.client("dynamodb")
     deps = IngestDeps(
         s3=boto3.client("s3"),
-        sqs=boto3.client("sqs"),
+        sqs=LazyClient("sqs"),  # only parking needs it
         client=client,
         schemas=SchemaCache(client.get_schema),
-        checkpoints=DynamoCheckpointStore(table),
+        checkpoints=DynamoCheckpointStore(table, dynamodb),
     )
     return IngestRuntime(
         settings=settings,
         deps=deps,
         continuer_for=lambda context: LambdaContinuer(context.invoked_function_arn),
         publish=EventBridgePublisher(settings.event_bus_name or "default"),
-        idempotency=DynamoDBPersistenceLayer(table_name=table),
+        idempotency=DynamoDBPersistenceLayer(table_name=table, boto3_client=dynamodb),
     )
 
 

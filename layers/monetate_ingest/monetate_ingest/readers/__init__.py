@@ -13,6 +13,7 @@ from .base import FileFormat, RowSource, SourceRow
 from .csv_rows import CsvRows
 from .decompress import Readable, open_binary, open_text
 from .json_rows import JsonArrayRows, JsonLinesRows
+from .read_ahead import ReadAhead
 
 __all__ = ["FileFormat", "RowSource", "SourceRow", "detect_format", "open_rows"]
 
@@ -43,15 +44,28 @@ def open_rows(
     delimiter: str = ",",
     max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES,
     max_compression_ratio: int = DEFAULT_MAX_COMPRESSION_RATIO,
+    read_ahead: bool = False,
 ) -> RowSource:
-    """Rows of ``stream`` (the object's bytes) in the format its ``key`` names."""
+    """Rows of ``stream`` (the object's bytes) in the format its ``key`` names.
+
+    ``read_ahead``: read ``stream`` on a background thread (:class:`ReadAhead`); then call the
+    source's ``close()`` when done.
+    """
     fmt = detect_format(key)
+    ahead = ReadAhead(stream) if read_ahead else None
     binary = open_binary(
-        stream, max_decompressed_bytes=max_decompressed_bytes, max_compression_ratio=max_compression_ratio
+        stream if ahead is None else ahead,
+        max_decompressed_bytes=max_decompressed_bytes,
+        max_compression_ratio=max_compression_ratio,
     )
     text = open_text(binary)
+    source: RowSource
     if fmt == "csv":
-        return CsvRows(text, delimiter)
-    if fmt == "jsonl":
-        return JsonLinesRows(text)
-    return JsonArrayRows(text)
+        source = CsvRows(text, delimiter)
+    elif fmt == "jsonl":
+        source = JsonLinesRows(text)
+    else:
+        source = JsonArrayRows(text)
+    if ahead is not None:
+        source.closers.append(ahead.close)
+    return source

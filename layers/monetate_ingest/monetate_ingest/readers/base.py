@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Literal, NamedTuple
 
 FileFormat = Literal["csv", "jsonl", "json"]
@@ -30,6 +30,13 @@ class RowSource:
 
     def __init__(self) -> None:
         self.columns: list[str] | None = None
+        #: Called by :meth:`close` (e.g. stopping a read-ahead thread).
+        self.closers: list[Callable[[], None]] = []
+
+    def close(self) -> None:
+        """Release what reading holds; safe to call more than once."""
+        while self.closers:
+            self.closers.pop()()
 
     def header(self) -> list[str] | None:
         """The CSV header (read now if needed); None for JSON formats."""
