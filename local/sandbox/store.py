@@ -101,23 +101,7 @@ class Store:
             dataset = self._dataset(name)
             unique_key, identifier = dataset.rules.unique_key, dataset.rules.identifier
             stored, by_uk, by_id = dataset.rows, dataset.by_unique_key, dataset.by_identifier
-            for row in rows:  # one pass, no calls per row: this runs for every row of a benchmark
-                if row.__class__ is not dict:
-                    continue
-                key = row.get(unique_key) if unique_key else None
-                if key is not None and isinstance(key, _HASHABLE):
-                    position = by_uk.get(key)
-                    if position is None:
-                        position = by_uk[key] = len(stored)
-                        stored.append(row)
-                    else:
-                        stored[position] = row
-                else:
-                    position = len(stored)
-                    stored.append(row)
-                ident = row.get(identifier) if identifier else None
-                if ident is not None and isinstance(ident, _HASHABLE):
-                    by_id[ident] = position
+            self._upsert_each(rows, stored, by_uk, by_id, unique_key, identifier)
             now = iso(self._clock())
             dataset.uploads.appendleft({
                 "status": "COMPLETE", "upload_time": iso(started), "import_start_time": iso(started),
@@ -125,6 +109,29 @@ class Store:
                 "row_count": len(rows),
             })
         return len(rows)
+
+    @staticmethod
+    def _upsert_each(rows: list[Any], stored: list[dict[str, Any]], by_uk: dict[Any, int],
+                     by_id: dict[Any, int], unique_key: str | None, identifier: str | None) -> None:
+        """Row by row: replace by unique key, else append; the identifier points at the latest
+        (not kept when it is the unique key: :meth:`record` looks that up first)."""
+        for row in rows:
+            if row.__class__ is not dict:
+                continue
+            key = row.get(unique_key) if unique_key else None
+            if key is not None and isinstance(key, _HASHABLE):
+                position = by_uk.get(key)
+                if position is None:
+                    position = by_uk[key] = len(stored)
+                    stored.append(row)
+                else:
+                    stored[position] = row
+            else:
+                position = len(stored)
+                stored.append(row)
+            ident = row.get(identifier) if identifier and identifier != unique_key else None
+            if ident is not None and isinstance(ident, _HASHABLE):
+                by_id[ident] = position
 
     def record(self, name: str, record_id: str) -> dict[str, Any]:
         """The row whose unique key, else identifier, equals ``record_id``. NotFound."""
