@@ -24,8 +24,14 @@ ROWS = 100_000
 
 def _rows(n: int) -> list[dict[str, Any]]:
     return [
-        {"customer_id": f"c{i}", "email": f"u{i}@example.com", "points": i, "vip": i % 2 == 0,
-         "signup": "2024-05-01T10:00:00Z", "tags": "a,b"}
+        {
+            "customer_id": f"c{i}",
+            "email": f"u{i}@example.com",
+            "points": i,
+            "vip": i % 2 == 0,
+            "signup": "2024-05-01T10:00:00Z",
+            "tags": "a,b",
+        }
         for i in range(n)
     ]
 
@@ -54,17 +60,37 @@ def run() -> list[dict[str, Any]]:
         for batch in (100, 500, 1000):
             for conc in (1, 4, 8):
                 rate = baseline if (batch, conc) == (100, 1) else _rate(client, rows, batch, conc)
-                out.append({"figure": f"client rows/s, batch {batch}, concurrency {conc}",
-                            "ours": round(rate), "baseline": round(baseline), "unit": "rows/s",
-                            "ratio": round(rate / baseline, 2)})
+                out.append(
+                    {
+                        "figure": f"client rows/s, batch {batch}, concurrency {conc}",
+                        "ours": round(rate),
+                        "baseline": round(baseline),
+                        "unit": "rows/s",
+                        "ratio": round(rate / baseline, 2),
+                    }
+                )
         # Token mints and secret reads per 1,000 calls, on a fresh client.
         fresh = build_client(load_settings())
         for i in range(1000):
             fresh.post_rows(SCHEMA, rows[i : i + 1])
-        out.append({"figure": "token mints per 1,000 client calls", "ours": fresh.tokens.mints,
-                    "baseline": 1000, "unit": "mints", "ratio": round(fresh.tokens.mints / 1000, 4)})
-        out.append({"figure": "secret reads per 1,000 client calls", "ours": fresh.credentials.reads,
-                    "baseline": 1000, "unit": "reads", "ratio": round(fresh.credentials.reads / 1000, 4)})
+        out.append(
+            {
+                "figure": "token mints per 1,000 client calls",
+                "ours": fresh.tokens.mints,
+                "baseline": 1000,
+                "unit": "mints",
+                "ratio": round(fresh.tokens.mints / 1000, 4),
+            }
+        )
+        out.append(
+            {
+                "figure": "secret reads per 1,000 client calls",
+                "ours": fresh.credentials.reads,
+                "baseline": 1000,
+                "unit": "reads",
+                "ratio": round(fresh.credentials.reads / 1000, 4),
+            }
+        )
     return out
 
 

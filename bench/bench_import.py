@@ -21,7 +21,9 @@ def _median(module: str) -> float:
     for _ in range(RUNS):
         out = subprocess.run(
             [sys.executable, "-c", SNIPPET.format(mod=module)],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
             env={"PYTHONPATH": "layers/monetate_ingest:.", "PATH": "/usr/bin:/bin"},
         )
         times.append(float(out.stdout.strip().splitlines()[-1]))
@@ -33,9 +35,15 @@ def run() -> list[dict[str, Any]]:
     rows = []
     for mod in HANDLERS:
         t = _median(mod)
-        rows.append({"figure": f"import {mod.split('.')[1]} handler (vs import boto3)",
-                     "ours": round(t * 1000, 1), "baseline": round(base * 1000, 1), "unit": "ms",
-                     "ratio": round(t / base, 2)})
+        rows.append(
+            {
+                "figure": f"import {mod.split('.')[1]} handler (vs import boto3)",
+                "ours": round(t * 1000, 1),
+                "baseline": round(base * 1000, 1),
+                "unit": "ms",
+                "ratio": round(t / base, 2),
+            }
+        )
     return rows
 
 

@@ -6,12 +6,17 @@ it, in the same run, a baseline over the same bytes: ``csv.reader``, one dict pe
 ``json.dumps`` per batch of ``BATCH_MAX_ROWS`` rows — the least any CSV → JSON loader must do.
 
 Each measured size runs the handler in a fresh subprocess (only the handler: the stack lives in
-this process), which reads its own peak RSS from ``VmHWM`` in ``/proc/self/status`` (not
-``ru_maxrss``, which a spawned child inherits from its parent's address space on Linux).
+this process). On a machine with two or more CPUs the handler's process gets CPU 0 to itself and
+the stack (this process with the sandbox, and moto) the other CPUs, as on Lambda, where Monetate
+and S3 are other machines; the baseline then runs on CPU 0 too. ``BENCH_PIN=0`` turns that off
+(everything shares every CPU: slower and much noisier figures for both). The child reads its own
+peak RSS from ``VmHWM`` in ``/proc/self/status`` (not ``ru_maxrss``, which a spawned child
+inherits from its parent's address space on Linux).
 Debugging aids: ``BENCH_RSS_TRACE=path`` makes the child append ``seconds rss_mib peak_mib`` there
 every 50 ms; ``BENCH_PYSPY=prefix`` runs the child under ``py-spy record -f raw`` (not a project
 dependency; extra flags such as ``--gil`` or ``--idle`` in ``BENCH_PYSPY_ARGS``), writing
-``prefix.<rows>``. The table's detail line adds the handler's CPU seconds next to its wall time.
+``prefix.<rows>``. The table's detail line adds the CPU seconds of the handler, the sandbox and
+moto during the run.
 
     python -m bench.bench_ingest [--rows N]
 """
@@ -159,6 +164,7 @@ def _measure(stack: Any, rows: int, data: bytes) -> dict[str, Any]:
     event = _wait_event(stack, key)
     env = {**os.environ, **stack.env, "PYTHONPATH": os.pathsep.join(_pythonpath())}
     command = [sys.executable, "-m", "bench.bench_ingest", "--child"]
+    handler_cpus = _pinning()
     spy = os.environ.get("BENCH_PYSPY")  # a debugging aid: sample the child with py-spy
     if spy:
         command = [
@@ -176,19 +182,17 @@ def _measure(stack: Any, rows: int, data: bytes) -> dict[str, Any]:
         ]
     sandbox_cpu = time.process_time()  # this process runs the sandbox (and nothing else) meanwhile
     moto_cpu = _cpu_of(stack.moto._proc)
-    proc = subprocess.run(
-        command,
-        input=json.dumps(event),
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
+    proc = subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     )
+    if handler_cpus is not None:  # before the child has started its imports, let alone threads
+        os.sched_setaffinity(proc.pid, handler_cpus)
+    stdout, stderr = proc.communicate(json.dumps(event))
     sandbox_cpu = time.process_time() - sandbox_cpu
     moto_cpu = _cpu_of(stack.moto._proc) - moto_cpu
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith('{"seconds"')]
+    lines = [ln for ln in stdout.splitlines() if ln.startswith('{"seconds"')]
     if proc.returncode != 0 or not lines:
-        raise RuntimeError(f"benchmark child failed ({proc.returncode}): {proc.stderr[-2000:]}")
+        raise RuntimeError(f"benchmark child failed ({proc.returncode}): {stderr[-2000:]}")
     figures = json.loads(lines[-1])
     report = stack.read_json(f"reports/{SCHEMA}/bench-{rows}.csv.report.json")
     store = sandbox._api.store  # the row count without copying a million rows
@@ -204,6 +208,39 @@ def _measure(stack: Any, rows: int, data: bytes) -> dict[str, Any]:
         rows_per_s=rows / figures["seconds"],
     )
     return figures
+
+
+def _pinning() -> set[int] | None:
+    """The CPUs for the handler (CPU 0), or None: pinning is off or there is only one CPU."""
+    if os.environ.get("BENCH_PIN", "1") == "0" or not hasattr(os, "sched_setaffinity"):
+        return None
+    cpus = sorted(os.sched_getaffinity(0))
+    return {cpus[0]} if len(cpus) >= 2 else None
+
+
+def _pin_stack(stack: Any) -> None:
+    """This process (the sandbox) and moto on every CPU but the handler's."""
+    handler = _pinning()
+    if handler is None:
+        return
+    rest = set(os.sched_getaffinity(0)) - handler
+    os.sched_setaffinity(0, rest)
+    proc = getattr(stack.moto, "_proc", None)
+    if proc is not None:
+        os.sched_setaffinity(proc.pid, rest)
+
+
+def _on_handler_cpu(fn: Any, *args: Any) -> Any:
+    """``fn(*args)`` with this thread on the handler's CPU (the baseline gets the same core)."""
+    handler = _pinning()
+    if handler is None:
+        return fn(*args)
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, handler)
+    try:
+        return fn(*args)
+    finally:
+        os.sched_setaffinity(0, before)
 
 
 def _cpu_of(proc: Any) -> float:
@@ -251,10 +288,14 @@ def run(rows: int = 1_000_000) -> list[dict[str, Any]]:
         stack.sandbox.add_schema({"name": SCHEMA, "type": "attribute", "fields": FIELDS})
         stack.sandbox.validate_rows = False
         small_rows = min(RSS_SMALL, rows)
+        all_cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+        _pin_stack(stack)
         small = _measure(stack, small_rows, make_csv(small_rows))
         data = make_csv(rows)
         big = _measure(stack, rows, data) if rows != small_rows else small
-        base = baseline(data, batch_rows)
+        base = _on_handler_cpu(baseline, data, batch_rows)
+        if all_cpus is not None:
+            os.sched_setaffinity(0, all_cpus)
         stack.sandbox.validate_rows = True
 
     def row(figure: str, ours: float, base_value: float | None, unit: str) -> dict[str, Any]:
