@@ -66,3 +66,32 @@ def test_forget_environment_reads_it_again(proxy_env: None, monkeypatch: pytest.
     assert isinstance(session, EnvironmentOnceSession)
     session.forget_environment()
     assert session.merge_environment_settings(url, {}, None, None, None)["proxies"] == {}
+
+
+def test_direct_post_verifies_tls_as_requests_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given an https origin and requests' own CA bundle choice (REQUESTS_CA_BUNDLE unset)
+    from monetate_ingest.auth import TokenAuth
+    from monetate_ingest.direct_post import DirectPost
+    from requests.utils import DEFAULT_CA_BUNDLE_PATH
+
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "HTTPS_PROXY", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+    class NoTokens:
+        def token(self) -> str:
+            raise AssertionError("no request is sent")
+
+        def invalidate(self, token: str) -> None:
+            pass
+
+    direct = DirectPost(new_session(), TokenAuth(NoTokens()), (3.05, 30.0))
+    url = "https://api.monetate.net/api/data/v1/acme/production/data/customers/"
+    # When the direct path looks up its pool  Then it verifies certificates against that bundle
+    assert direct.usable_for(url)
+    pool = direct._pool(url)
+    assert pool.scheme == "https" and pool.cert_reqs == "CERT_REQUIRED"
+    assert pool.ca_certs == DEFAULT_CA_BUNDLE_PATH
+    # And it is the very pool requests itself uses for that origin
+    probe = requests.Request("POST", url).prepare()
+    adapter = direct.session.get_adapter(url)
+    assert adapter.get_connection_with_tls_context(probe, True) is pool

@@ -1,8 +1,9 @@
 """The bulk data POST straight through the session's own urllib3 pool, without requests' per-call work.
 
-Why not ``Session.request``: for a 500-row POST on loopback it costs about 1.0 ms of CPU under
+Why not ``Session.request``: for a 500-row POST on loopback it costs about 0.7 ms of CPU under
 the GIL (request preparation, URL re-quoting, cookies, hooks, redirect checks, the answer read in
-10 KB pieces); this path costs about 0.35 ms (``bench/bench_client.py``'s "CPU per POST" rows).
+10 KB pieces; 1.0-1.2 ms when requests also re-reads the proxy environment), this path about
+0.35 ms (``bench/bench_client.py``, "client CPU per 500-row POST").
 IngestFile parses, coerces and encodes rows on the same interpreter, so the difference is
 throughput. Everything that matters is kept: the pool and TLS settings requests chose for the
 origin (connections shared with the other calls), the session's headers, ``TokenAuth``'s token,
@@ -51,8 +52,9 @@ class DirectPost:
         settings = session.merge_environment_settings(url, {}, None, session.verify, session.cert)
         pool = None
         if isinstance(adapter, HTTPAdapter) and not select_proxy(url, settings["proxies"]):
-            probe = requests.Request("POST", url).prepare()
+            probe = requests.Request("POST", url).prepare()  # the pool and TLS setup HTTPAdapter.send uses
             pool = adapter.get_connection_with_tls_context(probe, settings["verify"], None, settings["cert"])
+            adapter.cert_verify(pool, url, settings["verify"], settings["cert"])  # type: ignore[no-untyped-call]
         self._pools[origin] = pool
         return pool
 

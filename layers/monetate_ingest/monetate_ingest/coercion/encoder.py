@@ -158,7 +158,7 @@ class CellsEncoder:
         try:
             for fn, column in zip(self.fns, columns):  # noqa: B905 - one fn per mapped column
                 stripped = list(map(_strip, column))
-                if "" in stripped:
+                if not all(stripped):  # an empty cell: the row path leaves the field out
                     return None
                 fragments.append(map(fn, stripped))
             return list(map(_encode, map(self._template.__mod__, zip(*fragments))))  # noqa: B905
