@@ -100,9 +100,14 @@ class CellsEncoder:
         columns: list[str],
         coerce_cells: CellsCoerceFn,
         encode: Callable[[Any], str],
+        required: frozenset[str] = frozenset(),
     ) -> None:
         names = [name for _, name, _, _ in steps]
         self._template = "{" + ",".join(_escape(name).replace("%", "%%") + ":%s" for name in names) + "}"
+        #: Per mapped column: its ``"name":`` (for rows that leave some field out) and whether a row
+        #: must have it (an empty cell there is a reject: the row path says so).
+        self._keys = [_escape(name) + ":" for name in names]
+        self._needed = [name in required for name in names]
         self._coerce_cells = coerce_cells
         self._encode = encode
         self._seen = 0  # rows encoded: a memo's hit rate is judged against it (see Fragments)
@@ -146,24 +151,37 @@ class CellsEncoder:
     def block(self, rows: list[list[str]]) -> list[bytes] | None:
         """Every row's UTF-8 JSON, column by column; None if any row needs :meth:`row`.
 
-        ``rows`` must all have ``len(columns)`` cells. None (not an error) when some row has an
-        empty cell, a cell a converter refuses or text that cannot be encoded: the caller then
-        takes the rows one by one and :meth:`row` says which is wrong and why.
+        ``rows`` must all have ``len(columns)`` cells. When no mapped cell is empty each row is
+        one ``%`` of the template; empty cells in optional columns leave their fields out (the
+        rows of such a block are joined from their present ``"name":value`` pieces). None (not an
+        error) when a required column has an empty cell, a converter refuses a cell or finds
+        nothing in it, or text cannot be encoded: the caller then takes the rows one by one and
+        :meth:`row` says which is wrong and why.
         """
         self._seen += len(rows)
         columns: list[tuple[str, ...]] = list(zip(*rows))  # noqa: B905 - rows have equal lengths
         if self._positions is not None:
             columns = [columns[p] for p in self._positions]
-        fragments = []
+        stripped = [list(map(_strip, column)) for column in columns]
         try:
-            for fn, column in zip(self.fns, columns):  # noqa: B905 - one fn per mapped column
-                stripped = list(map(_strip, column))
-                if not all(stripped):  # an empty cell: the row path leaves the field out
-                    return None
-                fragments.append(map(fn, stripped))
-            return list(map(_encode, map(self._template.__mod__, zip(*fragments))))  # noqa: B905
+            if all(map(all, stripped)):  # the common case: every field present
+                fragments = [map(fn, cells) for fn, cells in zip(self.fns, stripped)]  # noqa: B905
+                return list(map(_encode, map(self._template.__mod__, zip(*fragments))))  # noqa: B905
+            return self._block_with_gaps(stripped)
         except (RowError, Fallback, UnicodeEncodeError):
             return None
+
+    def _block_with_gaps(self, stripped: list[list[str]]) -> list[bytes] | None:
+        """:meth:`block` when some optional cells are empty: those fields are left out."""
+        pieces: list[list[str]] = []
+        for fn, key, needed, cells in zip(self.fns, self._keys, self._needed, stripped):  # noqa: B905
+            if all(cells):
+                pieces.append(list(map(key.__add__, map(fn, cells))))
+            elif needed:
+                return None  # a row without its identifier, unique key or required field
+            else:
+                pieces.append([key + fn(cell) if cell else "" for cell in cells])
+        return [("{" + ",".join(filter(None, row)) + "}").encode() for row in zip(*pieces)]  # noqa: B905
 
 
 def compile_cells_encoder(
@@ -186,4 +204,4 @@ def compile_cells_encoder(
         or not {name for name, _ in required} <= set(names)
     ):
         return None
-    return CellsEncoder(steps, columns, coerce_cells, encode)
+    return CellsEncoder(steps, columns, coerce_cells, encode, frozenset(name for name, _ in required))
