@@ -36,8 +36,9 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+	PYTHONPATH=layers/monetate_ingest $(VENV)/bin/lint-imports
 	$(VENV)/bin/cfn-lint template.yaml
-	$(PY) -m local.template_check template.yaml
+	$(PY) -m scripts.template_check template.yaml
 	bash scripts/checkov.sh
 
 # pytest exits 5 when it collected nothing: that is a failure here (a suite that ran no test

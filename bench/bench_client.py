@@ -46,7 +46,8 @@ def _rate(client: Any, rows: list[dict[str, Any]], batch: int, concurrency: int)
 
 def _cpu_per_post(client: Any, rows: list[dict[str, Any]], batch: int = 500) -> float:
     """Milliseconds of this thread's CPU per POST of ``batch`` rows (bodies encoded beforehand)."""
-    from monetate_ingest.batching import body_of, encode_row
+    from monetate_ingest.delivery.batching import body_of
+    from monetate_ingest.formats.encoding import encode_row
 
     bodies = [
         body_of([encode_row(r).encode() for r in rows[i : i + batch]]) for i in range(0, len(rows), batch)
@@ -58,7 +59,7 @@ def _cpu_per_post(client: Any, rows: list[dict[str, Any]], batch: int = 500) -> 
 
 
 def run() -> list[dict[str, Any]]:
-    from monetate_ingest.factory import build_client
+    from monetate_ingest.monetate.factory import build_client
     from monetate_ingest.settings import load_settings
 
     out: list[dict[str, Any]] = []

@@ -78,7 +78,7 @@ def baseline(data: bytes, batch_rows: int) -> float:
 
 def _child(event_json: str) -> None:
     """Run the handler on ``event`` (and its continuations); print one JSON line of figures."""
-    from monetate_ingest.ingest import default_runtime, make_handler
+    from monetate_ingest.ingest.handler import default_runtime, make_handler
 
     from local.lambda_context import FakeLambdaContext
 

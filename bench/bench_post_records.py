@@ -43,7 +43,7 @@ _runs = itertools.count()
 
 
 def _events(n: int, batch_size: int) -> list[dict[str, Any]]:
-    from monetate_ingest.envelope import build_envelope
+    from monetate_ingest.delivery.envelope import build_envelope
 
     run = f"r{next(_runs)}-{uuid.uuid4().hex[:6]}"  # fresh content: idempotency must not skip it
     records = []
@@ -72,8 +72,8 @@ def _events(n: int, batch_size: int) -> list[dict[str, Any]]:
 def _measure(
     stack: LocalStack, *, messages: int, batch_size: int, max_rows: int, idempotency: bool
 ) -> dict[str, float]:
-    from monetate_ingest.message_idempotency import NoClaims
-    from monetate_ingest.post_records import build_deps, make_handler
+    from monetate_ingest.records.handler import build_deps, make_handler
+    from monetate_ingest.records.idempotency import NoClaims
     from monetate_ingest.settings import Settings
 
     settings = Settings.from_env({**stack.env, "BATCH_MAX_ROWS": str(max_rows)})

@@ -55,7 +55,7 @@ def show(label: str, value: Any) -> None:
 
 
 def client_path(stack: LocalStack) -> None:
-    from monetate_ingest.factory import build_client
+    from monetate_ingest.monetate.factory import build_client
     from monetate_ingest.settings import load_settings
 
     step("1. Secret → JWT → token → Data API (the layer's client)")
@@ -97,7 +97,7 @@ def ingest_path(stack: LocalStack) -> None:
 
 
 def post_records_path(stack: LocalStack) -> None:
-    from monetate_ingest.envelope import build_envelope
+    from monetate_ingest.delivery.envelope import build_envelope
 
     from local.sqs_poller import SqsPoller
 

@@ -102,7 +102,7 @@ class LocalStack:
 
     def ingest_handler(self) -> Any:
         """IngestFile's real handler, with continuations looped back into this stack."""
-        from monetate_ingest.ingest import default_runtime, make_handler
+        from monetate_ingest.ingest.handler import default_runtime, make_handler
 
         def runtime() -> Any:
             rt = default_runtime()
@@ -115,14 +115,14 @@ class LocalStack:
 
     def post_records_handler(self) -> Any:
         if not hasattr(self, "_post"):
-            from monetate_ingest.post_records import make_handler
+            from monetate_ingest.records.handler import make_handler
 
             self._post = make_handler()
         return self._post
 
     def validate_handler(self) -> Any:
         if not hasattr(self, "_validate"):
-            from monetate_ingest.validator import make_handler
+            from monetate_ingest.spotcheck.app import make_handler
 
             self._validate = make_handler()
         return self._validate

@@ -31,7 +31,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 "$PYTHON" - "$TEMPLATE" "$tmp/transformed.json" <<'PY'
 import json, sys
-from local.template_check import TemplateCheckError, transform_template
+from scripts.template_check import TemplateCheckError, transform_template
 try:
     cfn = transform_template(sys.argv[1])
 except TemplateCheckError as exc:

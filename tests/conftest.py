@@ -16,6 +16,8 @@ from requests import PreparedRequest, Response
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
+pytest_plugins = ["tests.fixtures_sandbox"]
+
 
 @dataclass(frozen=True)
 class KeyPair:

@@ -1,6 +1,6 @@
 """ValidateRecord: API Gateway (REST, proxy) → one paced Monetate single-record GET, or the page.
 
-Thin on purpose: routes, pacer and error mapping live in :mod:`monetate_ingest.validator`.
+Thin on purpose: routes, pacer and error mapping live in :mod:`monetate_ingest.spotcheck.app`.
 Importing this module makes no network call and imports nothing heavy; the first invocation builds
 the handler (settings, client and token come on the first lookup).
 """
@@ -23,7 +23,7 @@ def get_handler() -> Handler:
     if _handler is None:
         with _lock:
             if _handler is None:
-                from monetate_ingest.validator import make_handler
+                from monetate_ingest.spotcheck.app import make_handler
 
                 _handler = make_handler()
     return _handler

@@ -165,7 +165,7 @@ def _good_row(key: str, n: int) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _envelope(rows: list[dict[str, Any]], m: int, schema: str = SCHEMA) -> str:
-    from monetate_ingest.envelope import build_envelope
+    from monetate_ingest.delivery.envelope import build_envelope
 
     return build_envelope(schema, rows, {"soak": m})
 
@@ -597,7 +597,7 @@ def test_fault_soak() -> None:
 
 def _client_figures(stack: LocalStack) -> tuple[dict[str, int], int]:
     """The shared Monetate client's request/retry counts and token mints (same settings → same client)."""
-    from monetate_ingest.factory import shared_client
+    from monetate_ingest.monetate.factory import shared_client
     from monetate_ingest.settings import load_settings
 
     client = shared_client(load_settings())

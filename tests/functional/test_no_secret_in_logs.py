@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 import requests
-from monetate_ingest.client import MonetateClient
-from monetate_ingest.errors import CredentialsError
+from monetate_ingest.monetate.client import MonetateClient
+from monetate_ingest.monetate.exceptions import CredentialsError
 from monetate_ingest.observability import logger
 
 from local.sandbox import FaultConfig, MonetateSandbox

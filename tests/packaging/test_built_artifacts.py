@@ -33,24 +33,24 @@ pytestmark = pytest.mark.timeout(1800)  # the first test may build (about 2 minu
 # probe also finds every import in the handler's code by itself; these are named to be sure.
 FIRST_INVOCATION = {
     "IngestFileFunction": [
-        "monetate_ingest.ingest",
-        "monetate_ingest.file_ingest",
-        "monetate_ingest.readers",
-        "monetate_ingest.coercion",
-        "monetate_ingest.checkpoint",
-        "monetate_ingest.events",
+        "monetate_ingest.ingest.handler",
+        "monetate_ingest.ingest.job",
+        "monetate_ingest.formats.readers",
+        "monetate_ingest.formats.coercion",
+        "monetate_ingest.ingest.checkpoints",
+        "monetate_ingest.ingest.completion_events",
         "aws_lambda_powertools.utilities.idempotency",
         "aws_lambda_powertools.utilities.parameters",
         "boto3",
     ],
     "PostRecordsFunction": [
-        "monetate_ingest.post_records",
+        "monetate_ingest.records.handler",
         "aws_lambda_powertools.utilities.idempotency",
         "aws_lambda_powertools.utilities.batch",
         "aws_lambda_powertools.utilities.parameters",
         "boto3",
     ],
-    "ValidateRecordFunction": ["monetate_ingest.validator", "aws_lambda_powertools.event_handler"],
+    "ValidateRecordFunction": ["monetate_ingest.spotcheck.app", "aws_lambda_powertools.event_handler"],
 }
 # One cheap invocation that needs no network: (event file, expected statusCode).
 INVOCATION = {"ValidateRecordFunction": ("events/api_gateway_get_page.json", 200)}

@@ -14,7 +14,7 @@ from typing import Any, Literal, TypeVar
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .errors import SettingsError
+from monetate_ingest.errors import SettingsError
 
 UnknownColumnsPolicy = Literal["reject", "ignore", "add"]
 T = TypeVar("T")

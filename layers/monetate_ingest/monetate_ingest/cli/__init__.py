@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TextIO
 
-from ..errors import MonetateIngestError
-from .args import PROG, build_parser
-from .common import CliError, Context, one_line
+from monetate_ingest.cli.args import PROG, build_parser
+from monetate_ingest.cli.common import CliError, Context, one_line
+from monetate_ingest.errors import MonetateIngestError
 
 __all__ = ["CliError", "Context", "build_parser", "main"]
 
@@ -69,7 +69,7 @@ def _is_aws_error(exc: BaseException) -> bool:
 @contextmanager
 def _logging(*, verbose: bool, stream: TextIO) -> Iterator[None]:
     """The package's Powertools logger: warnings only (INFO with --verbose), to stderr; restored after."""
-    from ..observability import logger
+    from monetate_ingest.observability import logger
 
     handler = logger.registered_handler
     saved_level = logger.log_level

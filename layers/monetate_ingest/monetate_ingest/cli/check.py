@@ -9,7 +9,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from .common import Context, table
+from monetate_ingest.cli.common import Context, table
 
 
 def run(ctx: Context) -> int:

@@ -9,11 +9,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ..errors import SettingsError
+from monetate_ingest.errors import SettingsError
 
 if TYPE_CHECKING:
-    from ..client import MonetateClient
-    from ..settings import Settings
+    from monetate_ingest.monetate.client import MonetateClient
+    from monetate_ingest.settings import Settings
 
 #: Flags that override an environment variable, and the message when neither is given.
 OVERRIDES = {
@@ -78,7 +78,7 @@ class Context:
 
     def settings(self) -> Settings:
         """:class:`Settings` from the environment with ``--retailer/--secret-id/--api-url`` applied."""
-        from ..settings import Settings
+        from monetate_ingest.settings import Settings
 
         environ = dict(self.environ)
         given: dict[str, str] = {}
@@ -93,7 +93,7 @@ class Context:
             raise CliError(_settings_message(str(exc), given)) from None
 
     def client(self, settings: Settings) -> MonetateClient:
-        from ..factory import build_client
+        from monetate_ingest.monetate.factory import build_client
 
         return build_client(settings, secrets_fetch=self.secrets_fetch)
 

@@ -1,4 +1,4 @@
-"""Local stand-ins for the S3 and SQS calls :class:`~monetate_ingest.file_ingest.FileIngest` makes,
+"""Local stand-ins for the S3 and SQS calls :class:`~monetate_ingest.ingest.job.FileIngest` makes,
 so ``push`` runs the real pipeline on a laptop file without any bucket.
 
 Keys that are absolute paths are those files (the input, its report and rejects next to it); any
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote
 
-from ..s3_events import FileRef
+from monetate_ingest.ingest.s3_layout import FileRef
 
 
 class LocalFileRef(FileRef):

@@ -6,15 +6,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..s3_events import FileRef, route
-from .common import CliError, Context
-from .summary import describe
+from monetate_ingest.cli.common import CliError, Context
+from monetate_ingest.cli.summary import describe
+from monetate_ingest.ingest.s3_layout import FileRef, route
 
 REPORTS = "reports/"
 
 
 def redrive(ctx: Context) -> int:
-    from ..redrive import redrive as move
+    from monetate_ingest.records.redrive import redrive as move
 
     dlq = ctx.env("RECORDS_DLQ_URL", ctx.args.dlq_url, "--dlq-url")
     queue = ctx.env("RECORDS_QUEUE_URL", ctx.args.queue_url, "--queue-url")

@@ -1,6 +1,6 @@
 """``push FILE --schema NAME``: the IngestFile pipeline on a local file, with a progress bar.
 
-:class:`~monetate_ingest.file_ingest.FileIngest` runs unchanged over local stand-ins of S3 (the
+:class:`~monetate_ingest.ingest.job.FileIngest` runs unchanged over local stand-ins of S3 (the
 file, its report and rejects next to it, scratch parts in a temporary directory) and an in-memory
 checkpoint store. Rows Monetate keeps failing on are parked on ``RECORDS_QUEUE_URL`` when it is set
 (PostRecords delivers them later), otherwise in ``FILE.parked.jsonl`` as SQS envelopes.
@@ -12,16 +12,17 @@ import dataclasses
 import tempfile
 from pathlib import Path
 
-from ..checkpoint import MemoryCheckpointStore
-from ..errors import FileFormatError, KeyRevokedError
-from ..file_ingest import FileIngest, IngestDeps
-from ..readers import detect_format
-from ..report import Report
-from ..schema import SchemaCache
-from .common import CliError, Context
-from .local_io import FileQueue, LazyClient, LocalFileRef, LocalS3
-from .progress import ProgressBar, Sample, Ticker, stream_is_tty
-from .summary import describe
+from monetate_ingest.cli.common import CliError, Context
+from monetate_ingest.cli.local_io import FileQueue, LazyClient, LocalFileRef, LocalS3
+from monetate_ingest.cli.progress import ProgressBar, Sample, Ticker, stream_is_tty
+from monetate_ingest.cli.summary import describe
+from monetate_ingest.formats.exceptions import FileFormatError
+from monetate_ingest.formats.readers import detect_format
+from monetate_ingest.ingest.checkpoints import MemoryCheckpointStore
+from monetate_ingest.ingest.job import FileIngest, IngestDeps
+from monetate_ingest.ingest.report import Report
+from monetate_ingest.monetate.exceptions import KeyRevokedError
+from monetate_ingest.monetate.schema import SchemaCache
 
 
 def run(ctx: Context) -> int:

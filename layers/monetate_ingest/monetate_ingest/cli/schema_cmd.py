@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..errors import NotFoundError
-from ..schema import SchemaSpec
-from .common import CliError, Context, table
+from monetate_ingest.cli.common import CliError, Context, table
+from monetate_ingest.monetate.exceptions import NotFoundError
+from monetate_ingest.monetate.schema import SchemaSpec
 
 if TYPE_CHECKING:
-    from ..client import MonetateClient
+    from monetate_ingest.monetate.client import MonetateClient
 
 
 def show(ctx: Context) -> int:

@@ -1,0 +1,135 @@
+"""PostRecords: SQS envelopes → Monetate rows, with partial batch failures and a DLQ that explains.
+
+The handler resolves its dependencies on the first invocation, runs the pre-pass of
+:mod:`.message_batch` over the whole SQS batch (which posts, dead-letters and records), then lets
+Powertools' ``BatchProcessor`` walk the records: its record handler only raises for the messages
+the pre-pass decided to retry, so the partial-batch response is Powertools'. A 403 (key revoked)
+stops every Monetate call and fails every message of the batch (nothing deleted or dead-lettered).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from monetate_ingest.observability import logger, metrics
+from monetate_ingest.records.prepass import MessageRetry, process_messages
+from monetate_ingest.records.types import (
+    BatchOutcome,
+    MetricsSink,
+    MonetateApi,
+    PostRecordsDeps,
+    PowertoolsMetricsSink,
+    SchemaSource,
+)
+
+if TYPE_CHECKING:
+    from monetate_ingest.settings import Settings
+
+__all__ = [
+    "BatchOutcome",
+    "MessageRetry",
+    "MetricsSink",
+    "MonetateApi",
+    "PostRecordsDeps",
+    "PowertoolsMetricsSink",
+    "SchemaSource",
+    "build_deps",
+    "default_deps",
+    "make_handler",
+    "process_messages",
+]
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def build_deps(
+    settings: Settings,
+    *,
+    client: Any = None,
+    sqs_client: Any = None,
+    dynamodb_client: Any = None,
+    schema_max_age: float = 300,
+) -> PostRecordsDeps:
+    """The production wiring (lazily, on the first invocation): shared client, SQS DLQ, DynamoDB."""
+    import boto3
+
+    from monetate_ingest.monetate.factory import shared_client
+    from monetate_ingest.monetate.schema import SchemaCache
+    from monetate_ingest.records.dead_letters import SqsDeadLetters
+    from monetate_ingest.records.idempotency import dynamodb_claims
+
+    settings.require("records_dlq_url", "idempotency_table")
+    assert settings.records_dlq_url is not None and settings.idempotency_table is not None
+    client = client if client is not None else shared_client(settings)
+    return PostRecordsDeps(
+        client=client,
+        schemas=SchemaCache(client, max_age=schema_max_age),
+        dead_letters=SqsDeadLetters(sqs_client or boto3.client("sqs"), settings.records_dlq_url),
+        claims=dynamodb_claims(settings.idempotency_table, boto3_client=dynamodb_client),
+        batch_max_rows=settings.batch_max_rows,
+        batch_max_bytes=settings.batch_max_bytes,
+        unknown_columns=settings.unknown_columns,
+        naive_tz=settings.naive_datetime_tz,
+    )
+
+
+def default_deps() -> PostRecordsDeps:
+    from monetate_ingest.settings import load_settings
+
+    return build_deps(load_settings())
+
+
+def make_handler(deps: PostRecordsDeps | Callable[[], PostRecordsDeps] | None = None) -> Handler:
+    """The Lambda handler for SQS events. ``deps`` (or a factory of them) is resolved on the first
+    invocation, so importing the handler makes no network call."""
+    lock = threading.Lock()
+    resolved: list[PostRecordsDeps] = []
+
+    def get_deps() -> PostRecordsDeps:
+        with lock:
+            if not resolved:
+                resolved.append(deps if isinstance(deps, PostRecordsDeps) else (deps or default_deps)())
+            return resolved[0]
+
+    @metrics.log_metrics
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+        d = get_deps()
+        d.claims.register_lambda_context(context)
+        logger.append_keys(aws_request_id=getattr(context, "aws_request_id", None))
+        records = event.get("Records") or []
+        clock = _remaining_clock(context)
+        outcome = process_messages([(r["messageId"], r["body"]) for r in records], d, remaining_ms=clock)
+
+        def record_handler(record: Any) -> str:
+            reason = outcome.failures.get(record.message_id)
+            if reason is not None:
+                raise MessageRetry(record.message_id, reason)
+            return outcome.results.get(record.message_id, "done")
+
+        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        return dict(
+            process_partial_response(
+                event=event, record_handler=record_handler, processor=processor, context=context
+            )
+        )
+
+    return handler
+
+
+def _remaining_clock(context: Any) -> Callable[[], int | None]:
+    """The invocation's remaining milliseconds, or None without a Lambda context."""
+    getter = getattr(context, "get_remaining_time_in_millis", None)
+    if getter is None:
+        return lambda: None
+
+    def remaining() -> int | None:
+        try:
+            return int(getter())
+        except Exception:
+            return None
+
+    return remaining

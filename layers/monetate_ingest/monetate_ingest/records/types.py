@@ -1,0 +1,73 @@
+"""What PostRecords' stages share: their dependencies and the batch's outcome."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from monetate_ingest.observability import metrics
+from monetate_ingest.records.dead_letters import DeadLetterSink
+from monetate_ingest.records.idempotency import Claims
+
+if TYPE_CHECKING:
+    from monetate_ingest.monetate.schema import SchemaSpec
+
+
+class MonetateApi(Protocol):
+    """What PostRecords needs of :class:`MonetateClient`."""
+
+    def post_body(self, schema: str, body: bytes) -> Any: ...
+
+
+class SchemaSource(Protocol):
+    def get(self, name: str) -> SchemaSpec: ...
+
+
+class MetricsSink(Protocol):
+    def count(self, name: str, value: int, *, schema: str | None = None) -> None: ...
+
+
+class PowertoolsMetricsSink:
+    """Counts on the shared Powertools ``metrics`` (flushed by ``@metrics.log_metrics`` on the handler);
+    per-schema counts go out at once on their own EMF line with a ``schema`` dimension."""
+
+    def count(self, name: str, value: int, *, schema: str | None = None) -> None:
+        from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+
+        if schema is None:
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+            return
+        service = metrics.service or "monetate-ingest"
+        per_schema = EphemeralMetrics(namespace=metrics.namespace, service=service)
+        per_schema.add_dimension(name="schema", value=schema)
+        per_schema.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        per_schema.flush_metrics()
+
+
+@dataclass
+class PostRecordsDeps:
+    """Everything the handler talks to; build with :func:`build_deps` or fakes in tests."""
+
+    client: MonetateApi
+    schemas: SchemaSource
+    dead_letters: DeadLetterSink
+    claims: Claims
+    batch_max_rows: int = 500
+    batch_max_bytes: int = 1_000_000
+    unknown_columns: str = "reject"
+    naive_tz: str = "UTC"
+    metrics: MetricsSink = field(default_factory=PowertoolsMetricsSink)
+    #: Stop taking new POSTs when less than this is left of the invocation (the rest is retried).
+    deadline_margin_ms: int = 10_000
+    #: Idempotency reads/writes in flight at once (one DynamoDB round-trip per message otherwise).
+    idempotency_concurrency: int = 16
+
+
+@dataclass
+class BatchOutcome:
+    """Per message id: why it must be retried (``failures``) or what became of it (``results``)."""
+
+    failures: dict[str, str] = field(default_factory=dict)
+    results: dict[str, str] = field(default_factory=dict)
+    posts: int = 0
+    revoked: bool = False

@@ -1,0 +1,540 @@
+"""PostRecords' pre-pass with fakes: outcome matrix, merging, mapping back, idempotency, 403."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+import pytest
+from monetate_ingest.delivery.envelope import build_envelope, parse_envelope
+from monetate_ingest.monetate.exceptions import (
+    BadRequestError,
+    KeyRevokedError,
+    RateLimitedError,
+    TransientApiError,
+    UnknownSchemaError,
+)
+from monetate_ingest.monetate.schema import SchemaSpec
+from monetate_ingest.records.dead_letters import MAX_SQS_MESSAGE_BYTES, DeadLetter, attributes
+from monetate_ingest.records.handler import BatchOutcome, PostRecordsDeps, make_handler, process_messages
+from monetate_ingest.records.idempotency import ClaimState
+
+PURCHASES = SchemaSpec.from_api(
+    {
+        "name": "purchases",
+        "type": "event",
+        "fields": {
+            "purchase_id": {"data_type": "STRING", "unique_key": True},
+            "customer_id": {"data_type": "STRING", "identifier": True},
+            "price": {"data_type": "NUMBER"},
+        },
+    }
+)
+VISITS = SchemaSpec.from_api(
+    {"name": "visits", "fields": {"customer_id": {"data_type": "STRING", "identifier": True}}}
+)
+
+
+# --- fakes -------------------------------------------------------------------------------------
+
+
+class FakeMonetate:
+    """Stores rows; refuses (400) any POST holding a row whose customer_id starts with "refuse";
+    raises ``errors`` (in order) on the POSTs numbered in ``fail_on`` (1-based)."""
+
+    def __init__(self) -> None:
+        self.posts: list[tuple[str, list[dict[str, Any]]]] = []
+        self.stored: list[tuple[str, dict[str, Any]]] = []
+        self.fail_on: dict[int, Exception] = {}
+        self.fail_from: tuple[int, Exception] | None = None
+
+    def post_body(self, schema: str, body: bytes) -> dict[str, Any]:
+        rows = json.loads(body)["schema_rows"]
+        self.posts.append((schema, rows))
+        n = len(self.posts)
+        if n in self.fail_on:
+            raise self.fail_on[n]
+        if self.fail_from is not None and n >= self.fail_from[0]:
+            raise self.fail_from[1]
+        if any(str(r.get("customer_id", "")).startswith("refuse") for r in rows):
+            raise BadRequestError(
+                "invalid rows", status=400, meta_errors=[{"message": "customer is blocked"}]
+            )
+        self.stored.extend((schema, r) for r in rows)
+        return {"meta": {"code": 200}}
+
+
+class FakeSchemas:
+    def __init__(self, *specs: SchemaSpec) -> None:
+        self.specs = {s.name: s for s in specs}
+        self.errors: dict[str, Exception] = {}
+        self.lookups: list[str] = []
+
+    def get(self, name: str) -> SchemaSpec:
+        self.lookups.append(name)
+        if name in self.errors:
+            raise self.errors[name]
+        if name not in self.specs:
+            raise UnknownSchemaError(f"schema {name!r} does not exist in Monetate", status=404)
+        return self.specs[name]
+
+
+class FakeDeadLetters:
+    def __init__(self) -> None:
+        self.sent: list[DeadLetter] = []
+        self.fail = False
+
+    def send(self, letter: DeadLetter) -> None:
+        if self.fail:
+            raise ConnectionError("DLQ unreachable")
+        attributes(letter)  # must be computable for every letter
+        self.sent.append(letter)
+
+    def by_id(self, message_id: str) -> DeadLetter:
+        return next(letter for letter in self.sent if letter.message_id == message_id)
+
+
+class FakeClaims:
+    def __init__(self) -> None:
+        self.records: dict[str, str] = {}
+
+    @staticmethod
+    def key(data: dict[str, Any]) -> str:
+        return json.dumps(data, sort_keys=True)
+
+    def claim(self, data: dict[str, Any], remaining_ms: int | None) -> ClaimState:
+        status = self.records.get(self.key(data))
+        if status == "COMPLETED":
+            return ClaimState.COMPLETED
+        if status == "INPROGRESS":
+            return ClaimState.IN_PROGRESS
+        self.records[self.key(data)] = "INPROGRESS"
+        return ClaimState.CLAIMED
+
+    def complete(self, data: dict[str, Any], result: dict[str, Any]) -> None:
+        self.records[self.key(data)] = "COMPLETED"
+
+    def release(self, data: dict[str, Any], reason: Exception) -> None:
+        self.records.pop(self.key(data), None)
+
+    def register_lambda_context(self, context: Any) -> None:
+        self.context = context
+
+
+class FakeMetrics:
+    def __init__(self) -> None:
+        self.counts: Counter[tuple[str, str | None]] = Counter()
+
+    def count(self, name: str, value: int, *, schema: str | None = None) -> None:
+        self.counts[(name, schema)] += value
+
+
+class World:
+    def __init__(self, max_rows: int = 500) -> None:
+        self.monetate = FakeMonetate()
+        self.schemas = FakeSchemas(PURCHASES, VISITS)
+        self.dlq = FakeDeadLetters()
+        self.claims = FakeClaims()
+        self.metrics = FakeMetrics()
+        self.deps = PostRecordsDeps(
+            client=self.monetate,
+            schemas=self.schemas,
+            dead_letters=self.dlq,
+            claims=self.claims,
+            batch_max_rows=max_rows,
+            metrics=self.metrics,
+        )
+
+    def run(self, *bodies: str) -> BatchOutcome:
+        return process_messages([(f"m{i}", b) for i, b in enumerate(bodies)], self.deps)
+
+    def metric(self, name: str, schema: str | None = None) -> int:
+        return self.metrics.counts[(name, schema)]
+
+
+def purchase(pid: str, customer: str = "c1", price: Any = 9.5) -> dict[str, Any]:
+    return {"purchase_id": pid, "customer_id": customer, "price": price}
+
+
+def env(*rows: dict[str, Any], schema: str = "purchases", source: dict[str, Any] | None = None) -> str:
+    return build_envelope(schema, list(rows), source)
+
+
+# --- the outcome matrix, one case at a time -----------------------------------------------------
+
+
+def test_posted_message_succeeds_and_is_recorded_as_done() -> None:
+    # Given a valid one-row message
+    w = World()
+    # When the batch is processed
+    out = w.run(env(purchase("p1")))
+    # Then the row is stored, the message succeeds and its content is recorded as done
+    assert out.failures == {} and out.results == {"m0": "posted"}
+    assert w.monetate.stored == [("purchases", purchase("p1"))]
+    assert list(w.claims.records.values()) == ["COMPLETED"]
+    assert w.metric("MessagesPosted") == 1 and w.metric("RowsPosted", "purchases") == 1
+    assert w.dlq.sent == []
+
+
+@pytest.mark.parametrize(
+    ("body", "error_type"),
+    [
+        ("this is not json {", "invalid_json"),
+        ('["schema", "rows"]', "not_an_envelope"),
+        ('{"rows": [{"a": 1}]}', "missing_schema"),
+        ('{"schema": "purchases", "rows": []}', "empty_rows"),
+        ('{"schema": "nope", "rows": [{"customer_id": "c"}]}', "unknown_schema"),
+    ],
+)
+def test_permanent_message_goes_to_the_dlq_byte_for_byte_and_succeeds(body: str, error_type: str) -> None:
+    # Given a message that can never succeed
+    w = World()
+    # When processed
+    out = w.run(body)
+    # Then the original body goes to the DLQ with the reason, and the message is not retried
+    assert out.failures == {} and out.results == {"m0": "dead_lettered"}
+    [letter] = w.dlq.sent
+    assert letter.body == body and letter.error_type == error_type and letter.error_message
+    assert w.monetate.posts == [] and w.claims.records == {}
+    assert w.metric("MessagesDeadLettered") == 1
+
+
+def test_every_row_invalid_dead_letters_the_original_body_naming_rows_and_fields() -> None:
+    # Given a message whose rows all fail coercion
+    w = World()
+    body = env(purchase("p1", price="cheap"), {"purchase_id": "p2", "price": 1})
+    # When processed
+    out = w.run(body)
+    # Then nothing is posted and the whole original body is dead-lettered with readable reasons
+    assert out.results == {"m0": "dead_lettered"} and w.monetate.posts == []
+    letter = w.dlq.by_id("m0")
+    assert letter.body == body and letter.error_type == "rows_rejected"
+    assert "rows[0] field 'price'" in letter.error_message
+    assert "rows[1] field 'customer_id'" in letter.error_message
+    assert w.claims.records == {}  # a redrive after a fix is processed again
+
+
+def test_rows_monetate_refuses_are_found_by_bisecting_the_merged_batch() -> None:
+    # Given three one-row messages merged into one POST, the middle one refused by Monetate
+    w = World()
+    bodies = [env(purchase("p1")), env(purchase("p2", customer="refuse-me")), env(purchase("p3"))]
+    # When processed
+    out = w.run(*bodies)
+    # Then bisection stores the good rows, and only the refused message is dead-lettered, whole
+    assert out.failures == {}
+    assert out.results == {"m0": "posted", "m1": "dead_lettered", "m2": "posted"}
+    assert [r["purchase_id"] for _, r in w.monetate.stored] == ["p1", "p3"]
+    letter = w.dlq.by_id("m1")
+    assert letter.body == bodies[1] and letter.error_type == "rows_rejected"
+    assert "customer is blocked" in letter.error_message
+    assert len(w.monetate.posts) > 1  # the merged POST and its halves
+
+
+def test_some_rows_valid_posts_them_and_dead_letters_only_the_refused_rows() -> None:
+    # Given a parked message (IngestFile's shape) with a coercion failure and a Monetate refusal
+    w = World()
+    source = {"bucket": "b", "key": "incoming/purchases/f.csv", "lines": [2, 3, 4, 5]}
+    rows = [purchase("p1"), purchase("p2", price="abc"), purchase("p3", customer="refuse-x"), purchase("p4")]
+    # When processed
+    out = w.run(env(*rows, source=source))
+    # Then the valid rows are stored, the message succeeds and is recorded as done
+    assert out.results == {"m0": "posted_partly"} and out.failures == {}
+    assert [r["purchase_id"] for _, r in w.monetate.stored] == ["p1", "p4"]
+    assert list(w.claims.records.values()) == ["COMPLETED"]
+    # And the DLQ gets an envelope of just the refused rows (raw), their lines, and the reasons
+    letter = w.dlq.by_id("m0")
+    dead = parse_envelope(letter.body)
+    assert dead.rows == [rows[1], rows[2]]
+    assert dead.source == {**source, "lines": [3, 4]}
+    assert letter.error_type == "rows_rejected"
+    assert "2 of 4 rows were refused (2 posted)" in letter.error_message
+    assert (
+        "rows[1] field 'price'" in letter.error_message
+        and "rows[2]: Monetate refused" in letter.error_message
+    )
+    assert w.metric("RowsRejected", "purchases") == 2 and w.metric("RowsPosted", "purchases") == 2
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        TransientApiError("503 after 4 retries", status=503),
+        RateLimitedError("429 after 4 retries", status=429, retry_after=1.0),
+    ],
+)
+def test_transient_failure_after_retries_reports_the_message_for_retry(error: Exception) -> None:
+    # Given Monetate failing transiently (the client already retried)
+    w = World()
+    w.monetate.fail_from = (1, error)
+    # When processed
+    out = w.run(env(purchase("p1")))
+    # Then the message is in batchItemFailures, nothing is dead-lettered and its claim is released
+    assert list(out.failures) == ["m0"]
+    assert w.dlq.sent == [] and w.claims.records == {}
+    assert w.metric("MessagesRetried") == 1
+
+
+def test_transient_schema_lookup_failure_retries_the_message() -> None:
+    w = World()
+    w.schemas.errors["purchases"] = TransientApiError("timeout")
+    out = w.run(env(purchase("p1")))
+    assert list(out.failures) == ["m0"] and w.dlq.sent == [] and w.monetate.posts == []
+
+
+def test_partial_delivery_fails_only_messages_with_rows_not_yet_posted() -> None:
+    # Given one row per POST and Monetate failing from the second POST on
+    w = World(max_rows=1)
+    w.monetate.fail_from = (2, TransientApiError("502", status=502))
+    # When three messages are processed
+    out = w.run(env(purchase("p1")), env(purchase("p2")), env(purchase("p3")))
+    # Then the first is done and the rest are retried; posting stopped after the failure
+    assert out.results == {"m0": "posted"} and sorted(out.failures) == ["m1", "m2"]
+    assert len(w.monetate.posts) == 2
+    assert sorted(w.claims.records.values()) == ["COMPLETED"]
+
+
+def test_key_revoked_fails_every_message_and_stops_calling_monetate() -> None:
+    # Given a 403 on the first POST, and two schemas (two POSTs would be needed)
+    w = World()
+    w.monetate.fail_on[1] = KeyRevokedError("403 key revoked", status=403)
+    bodies = [
+        env(purchase("p1")),
+        env({"customer_id": "v1"}, schema="visits"),
+        "not json",
+        env(purchase("p2", price="x")),
+    ]
+    # When processed
+    out = w.run(*bodies)
+    # Then every message fails, nothing is dead-lettered, no second POST, and KeyRevoked is counted
+    assert sorted(out.failures) == ["m0", "m1", "m2", "m3"] and out.revoked
+    assert len(w.monetate.posts) == 1 and w.dlq.sent == []
+    assert w.metric("KeyRevoked") == 1
+    assert w.claims.records == {}
+
+
+def test_key_revoked_during_schema_lookup_makes_no_post() -> None:
+    w = World()
+    w.schemas.errors["purchases"] = KeyRevokedError("403", status=403)
+    out = w.run(env(purchase("p1")), env({"customer_id": "v1"}, schema="visits"))
+    assert sorted(out.failures) == ["m0", "m1"]
+    assert w.monetate.posts == [] and w.schemas.lookups == ["purchases"]
+
+
+def test_key_revoked_after_a_message_was_fully_posted_records_it_so_redelivery_skips_it() -> None:
+    # Given one row per POST and a 403 on the second POST
+    w = World(max_rows=1)
+    w.monetate.fail_on[2] = KeyRevokedError("403", status=403)
+    first = env(purchase("p1"))
+    # When processed
+    out = w.run(first, env(purchase("p2")))
+    # Then both fail (the contract) but the first's content is recorded: its redelivery posts nothing
+    assert sorted(out.failures) == ["m0", "m1"]
+    w.monetate.fail_on.clear()
+    again = w.run(first)
+    assert again.results == {"m0": "duplicate"} and len(w.monetate.posts) == 2
+
+
+# --- mixed, merging, mapping back ---------------------------------------------------------------
+
+
+def test_a_mixed_batch_gets_each_outcome_right() -> None:
+    # Given one batch holding every kind of message
+    w = World()
+    w.schemas.errors["visits"] = TransientApiError("schema endpoint timed out")
+    bodies = {
+        "good": env(purchase("p1")),
+        "not_json": "{{",
+        "not_envelope": '{"hello": "world"}',
+        "unknown": env({"customer_id": "x"}, schema="ghosts"),
+        "all_invalid": env(purchase("p2", price="NaN-ish")),
+        "refused": env(purchase("p3", customer="refuse-1")),
+        "partial": env(purchase("p4"), purchase("p5", price="?")),
+        "transient": env({"customer_id": "v1"}, schema="visits"),
+    }
+    # When processed together
+    out = process_messages(list(bodies.items()), w.deps)
+    # Then each message has its own fate
+    assert out.results == {
+        "good": "posted",
+        "not_json": "dead_lettered",
+        "not_envelope": "dead_lettered",
+        "unknown": "dead_lettered",
+        "all_invalid": "dead_lettered",
+        "refused": "dead_lettered",
+        "partial": "posted_partly",
+    }
+    assert list(out.failures) == ["transient"]
+    types = {letter.message_id: letter.error_type for letter in w.dlq.sent}
+    assert types == {
+        "not_json": "invalid_json",
+        "not_envelope": "not_an_envelope",
+        "unknown": "unknown_schema",
+        "all_invalid": "rows_rejected",
+        "refused": "rows_rejected",
+        "partial": "rows_rejected",
+    }
+    assert sorted(r["purchase_id"] for _, r in w.monetate.stored) == ["p1", "p4"]
+
+
+def test_one_row_messages_are_merged_into_ceil_n_over_max_rows_posts_and_mapped_back() -> None:
+    # Given 23 one-row messages and at most 10 rows per POST
+    w = World(max_rows=10)
+    bodies = [env(purchase(f"p{i}")) for i in range(23)]
+    # When processed
+    out = w.run(*bodies)
+    # Then 3 POSTs carry all rows, in order, and every message succeeds
+    assert len(w.monetate.posts) == 3
+    assert [r["purchase_id"] for _, r in w.monetate.stored] == [f"p{i}" for i in range(23)]
+    assert out.results == {f"m{i}": "posted" for i in range(23)} and out.posts == 3
+
+
+def test_rows_of_different_schemas_go_in_separate_posts() -> None:
+    w = World()
+    w.run(env(purchase("p1")), env({"customer_id": "v"}, schema="visits"), env(purchase("p2")))
+    assert [(s, len(rows)) for s, rows in w.monetate.posts] == [("purchases", 2), ("visits", 1)]
+
+
+# --- idempotency -------------------------------------------------------------------------------
+
+
+def test_a_redelivered_message_with_a_new_id_is_not_posted_again() -> None:
+    # Given a message that was posted
+    w = World()
+    body = env(purchase("p1"))
+    w.run(body)
+    # When the same content arrives again under another message id
+    out = process_messages([("other-id", body)], w.deps)
+    # Then nothing is posted and the message succeeds
+    assert out.results == {"other-id": "duplicate"} and len(w.monetate.posts) == 1
+    assert w.metric("MessagesDuplicate") == 1
+
+
+def test_identical_messages_in_one_batch_are_posted_once() -> None:
+    w = World()
+    body = env(purchase("p1"))
+    out = w.run(body, body)
+    assert out.failures == {} and len(w.monetate.stored) == 1
+    assert out.results == {"m0": "posted", "m1": "duplicate"}
+
+
+def test_identical_bad_messages_in_one_batch_give_one_dead_letter() -> None:
+    w = World()
+    body = env(purchase("p1", price="x"))
+    out = w.run(body, body)
+    assert out.failures == {} and len(w.dlq.sent) == 1
+
+
+def test_content_held_by_another_invocation_is_retried() -> None:
+    w = World()
+    body = env(purchase("p1"))
+    w.claims.records[FakeClaims.key(parse_envelope(body).identity())] = "INPROGRESS"
+    out = w.run(body)
+    assert list(out.failures) == ["m0"] and w.monetate.posts == []
+
+
+def test_different_source_is_different_content() -> None:
+    w = World()
+    w.run(env(purchase("p1"), source={"request": "a"}))
+    out = w.run(env(purchase("p1"), source={"request": "b"}))
+    assert out.results == {"m0": "posted"} and len(w.monetate.posts) == 2
+
+
+# --- the DLQ must not lose anything ---------------------------------------------------------------
+
+
+def test_dlq_send_failure_reports_the_message_as_failed() -> None:
+    # Given an unreachable DLQ
+    w = World()
+    w.dlq.fail = True
+    # When a poison message and a partly-valid message are processed
+    out = w.run("not json", env(purchase("p1"), purchase("p2", price="x")))
+    # Then both are left for SQS to retry, and the partial one is not recorded as done
+    assert sorted(out.failures) == ["m0", "m1"]
+    assert w.claims.records == {}
+
+
+def test_error_message_is_cut_to_fit_but_the_body_is_kept_whole() -> None:
+    # Given a large body and a very long reason
+    body = "x" * (MAX_SQS_MESSAGE_BYTES - 2000)
+    letter = DeadLetter("id", body, "rows_rejected", "reason " * 10_000)
+    # When the attributes are computed
+    attrs = attributes(letter)
+    # Then body + attributes fit SQS's limit and the cut is marked
+    size = len(body) + sum(
+        len(k) + len(v["DataType"]) + len(v["StringValue"].encode()) for k, v in attrs.items()
+    )
+    assert size <= MAX_SQS_MESSAGE_BYTES
+    assert attrs["error_message"]["StringValue"].endswith("(truncated)")
+
+
+def test_many_refused_rows_are_summarised_with_a_count() -> None:
+    w = World()
+    rows = [purchase("p0")] + [purchase(f"p{i}", price="bad" * 20) for i in range(1, 2000)]
+    w.run(env(*rows))
+    letter = w.dlq.by_id("m0")
+    assert len(parse_envelope(letter.body).rows) == 1999
+    assert "more" in letter.error_message and len(letter.error_message) <= 8_000
+
+
+# --- the handler (Powertools BatchProcessor) ---------------------------------------------------------
+
+
+def sqs_event(bodies: dict[str, str]) -> dict[str, Any]:
+    return {
+        "Records": [
+            {
+                "messageId": mid,
+                "receiptHandle": f"rh-{mid}",
+                "body": body,
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:records",
+                "awsRegion": "us-east-1",
+            }
+            for mid, body in bodies.items()
+        ]
+    }
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics")  # the fake sink records them
+def test_handler_reports_partial_batch_failures_in_powertools_shape() -> None:
+    # Given a handler on fakes and Monetate down
+    w = World()
+    w.monetate.fail_from = (1, TransientApiError("down"))
+    handler = make_handler(w.deps)
+    # When a batch with a poison message and a good one is handled
+    response = handler(sqs_event({"a": "nope", "b": env(purchase("p1"))}), None)
+    # Then only the good-but-undeliverable one is retried; the poison one is dead-lettered
+    assert response == {"batchItemFailures": [{"itemIdentifier": "b"}]}
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics")  # the fake sink records them
+def test_handler_does_not_raise_when_the_entire_batch_fails() -> None:
+    w = World()
+    w.monetate.fail_from = (1, TransientApiError("down"))
+    handler = make_handler(lambda: w.deps)
+    response = handler(sqs_event({"a": env(purchase("p1")), "b": env(purchase("p2"))}), None)
+    assert response == {"batchItemFailures": [{"itemIdentifier": "a"}, {"itemIdentifier": "b"}]}
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics")
+def test_importing_the_handler_needs_no_configuration_and_a_missing_variable_is_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given an environment without the function's settings
+    for var in ("MONETATE_RETAILER", "MONETATE_SECRET_ID", "RECORDS_DLQ_URL", "IDEMPOTENCY_TABLE"):
+        monkeypatch.delenv(var, raising=False)
+    # When the handler module is imported, then nothing fails (no network, no settings read)
+    from functions.post_records import app
+
+    # And the first invocation names what is missing
+    monkeypatch.setenv("MONETATE_RETAILER", "acme")
+    monkeypatch.setenv("MONETATE_SECRET_ID", "s")
+    from monetate_ingest.errors import SettingsError
+
+    with pytest.raises(SettingsError, match="RECORDS_DLQ_URL"):
+        make_handler()(sqs_event({"a": "x"}), None)
+    assert callable(app.lambda_handler)
