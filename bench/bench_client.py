@@ -60,14 +60,14 @@ def _cpu_per_post(client: Any, rows: list[dict[str, Any]], batch: int = 500) -> 
 
 def run() -> list[dict[str, Any]]:
     from monetate_ingest.monetate.factory import build_client
-    from monetate_ingest.settings import load_settings
+    from monetate_ingest.settings import monetate_from_env
 
     out: list[dict[str, Any]] = []
     quiet = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
     with LocalStack(moto_subprocess=True, env_overrides=quiet) as stack:
         stack.sandbox.add_schema({"name": SCHEMA, "type": "attribute", "fields": FIELDS})
         stack.sandbox.validate_rows = False
-        client = build_client(load_settings())
+        client = build_client(monetate_from_env())
         rows = _rows(ROWS)
         client.post_rows(SCHEMA, rows[:10])  # warm up: token, connections
         baseline = _rate(client, rows, 100, 1)
@@ -84,7 +84,7 @@ def run() -> list[dict[str, Any]]:
                     }
                 )
         # CPU per data POST: the direct path (the session's urllib3 pool) vs Session.request.
-        plain = build_client(load_settings())
+        plain = build_client(monetate_from_env())
         plain.direct = None
         plain.post_rows(SCHEMA, rows[:10])
         direct_ms = min(_cpu_per_post(client, rows) for _ in range(3))
@@ -99,7 +99,7 @@ def run() -> list[dict[str, Any]]:
             }
         )
         # Token mints and secret reads per 1,000 calls, on a fresh client.
-        fresh = build_client(load_settings())
+        fresh = build_client(monetate_from_env())
         for i in range(1000):
             fresh.post_rows(SCHEMA, rows[i : i + 1])
         out.append(

@@ -74,9 +74,9 @@ def _measure(
 ) -> dict[str, float]:
     from monetate_ingest.records.handler import build_deps, make_handler
     from monetate_ingest.records.idempotency import NoClaims
-    from monetate_ingest.settings import Settings
+    from monetate_ingest.settings import RecordsSettings
 
-    settings = Settings.from_env({**stack.env, "BATCH_MAX_ROWS": str(max_rows)})
+    settings = RecordsSettings.from_env({**stack.env, "BATCH_MAX_ROWS": str(max_rows)})
     deps = build_deps(settings)
     if not idempotency:
         deps.claims = NoClaims()

@@ -56,17 +56,17 @@ def show(label: str, value: Any) -> None:
 
 def client_path(stack: LocalStack) -> None:
     from monetate_ingest.monetate.factory import build_client
-    from monetate_ingest.settings import load_settings
+    from monetate_ingest.settings import monetate_from_env
 
     step("1. Secret → JWT → token → Data API (the layer's client)")
     print(f"  Monetate sandbox at {stack.sandbox.url}  (retailer {RETAILER!r})")
     print(f"  moto (local AWS) at {stack.moto.url}")
     print(f"  generated an RSA key pair; public key registered for API user {USERNAME!r}")
     print(f"  secret stored in Secrets Manager as {stack.resources.secret_id}")
-    client = build_client(load_settings())
+    client = build_client(monetate_from_env())
     schema = client.create_schema(CUSTOMERS)
     print(f"  created schema {schema['name']!r} with fields {', '.join(schema['fields'])}")
-    print(f"  token minted: {client.tokens.mints} (valid {load_settings().token_ttl} s; never printed)")
+    print(f"  token minted: {client.tokens.mints} (valid {monetate_from_env().token_ttl} s; never printed)")
     client.post_rows("customers", [{"customer_id": "C0001", "email": "first@example.com", "vip": True}])
     print("  posted 1 row to /data/customers/")
     record = client.get_record("customers", "C0001")  # the sandbox's GET, never the real one

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from monetate_ingest.monetate.client import MonetateClient
 from monetate_ingest.monetate.factory import build_client
-from monetate_ingest.settings import Settings
+from monetate_ingest.settings import MonetateSettings
 
 from local.sandbox import MonetateSandbox
 
@@ -25,9 +25,9 @@ def sandbox(key_pair: Any) -> Iterator[MonetateSandbox]:
 
 
 @pytest.fixture
-def sandbox_settings(sandbox: MonetateSandbox) -> Settings:
+def sandbox_settings(sandbox: MonetateSandbox) -> MonetateSettings:
     """Settings pointing at the sandbox."""
-    return Settings(retailer="acme", secret_id="monetate/acme", api_url=sandbox.url, token_ttl=3600)
+    return MonetateSettings(retailer="acme", secret_id="monetate/acme", api_url=sandbox.url, token_ttl=3600)
 
 
 class Waits(list[float]):
@@ -43,7 +43,9 @@ def waits() -> Waits:
 
 
 @pytest.fixture
-def make_client(sandbox_settings: Settings, secret_text: str, waits: Waits) -> Callable[..., MonetateClient]:
+def make_client(
+    sandbox_settings: MonetateSettings, secret_text: str, waits: Waits
+) -> Callable[..., MonetateClient]:
     """``make_client(secret=..., sleep=...)`` → a factory-built client against the sandbox."""
 
     def make(secret: str | None = None, sleep: Callable[[float], None] | None = None) -> MonetateClient:

@@ -598,7 +598,7 @@ def test_fault_soak() -> None:
 def _client_figures(stack: LocalStack) -> tuple[dict[str, int], int]:
     """The shared Monetate client's request/retry counts and token mints (same settings → same client)."""
     from monetate_ingest.monetate.factory import shared_client
-    from monetate_ingest.settings import load_settings
+    from monetate_ingest.settings import monetate_from_env
 
-    client = shared_client(load_settings())
+    client = shared_client(monetate_from_env())
     return dict(client.stats), int(client.tokens.mints if client.tokens else 0)

@@ -12,7 +12,7 @@ from monetate_ingest.delivery.envelope import build_envelope
 from monetate_ingest.monetate.factory import build_client
 from monetate_ingest.records.handler import build_deps, make_handler
 from monetate_ingest.records.redrive import redrive
-from monetate_ingest.settings import Settings
+from monetate_ingest.settings import RecordsSettings
 
 from local.aws import MAX_RECEIVE_COUNT, MotoServer, provision
 from local.sandbox import MonetateSandbox
@@ -181,13 +181,15 @@ def test_the_real_handler_behind_the_poller_dead_letters_with_reasons_and_retrie
     sandbox.add_schema(
         {"name": "visits", "fields": {"customer_id": {"data_type": "STRING", "identifier": True}}}
     )
-    settings = Settings.from_env(res.function_env(retailer="acme", api_url=sandbox.url, HTTP_MAX_RETRIES="1"))
+    settings = RecordsSettings.from_env(
+        res.function_env(retailer="acme", api_url=sandbox.url, HTTP_MAX_RETRIES="1")
+    )
     sm, sqs = moto.client("secretsmanager"), moto.client("sqs")
 
     def fetch(secret_id: str, **_: Any) -> str:
         return str(sm.get_secret_value(SecretId=secret_id)["SecretString"])
 
-    client = build_client(settings, secrets_fetch=fetch, sleep=lambda s: None)
+    client = build_client(settings.monetate, secrets_fetch=fetch, sleep=lambda s: None)
     handler = make_handler(
         build_deps(settings, client=client, sqs_client=sqs, dynamodb_client=moto.client("dynamodb"))
     )

@@ -1,15 +1,18 @@
-"""Typed settings read once from the environment.
+"""Typed settings read once from the environment, one class per function, composed of shared groups.
 
-A missing or malformed variable raises :class:`SettingsError` naming the variable and what was
-wrong; nothing here touches the network. Handlers call :func:`load_settings` on first use, not at
-import time, so a bad deployment fails with a readable message rather than a ``KeyError``.
+``MonetateSettings`` (every function: where Monetate is, who we are, HTTP behaviour) and
+``RowSettings`` (both writers: batch limits, coercion) are the groups; ``IngestSettings``,
+``RecordsSettings`` and ``SpotcheckSettings`` are what each handler reads. Each field names its
+environment variable, parser and default once (``_var``). A missing or malformed variable raises
+:class:`SettingsError` naming the variable; nothing here touches the network.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -17,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from monetate_ingest.errors import SettingsError
 
 UnknownColumnsPolicy = Literal["reject", "ignore", "add"]
-T = TypeVar("T")
+S = TypeVar("S")
 
 #: Defaults of the tunables; measured in ``bench/`` and documented in the README.
 DEFAULT_BATCH_MAX_ROWS = 500
@@ -25,70 +28,19 @@ DEFAULT_BATCH_MAX_BYTES = 1_000_000
 DEFAULT_POST_CONCURRENCY = 4
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Everything configurable, validated. Field docs are in the README's configuration table."""
-
-    retailer: str
-    secret_id: str
-    api_url: str = "https://api.monetate.net"
-    environment: str = "production"
-    token_ttl: int = 3600
-    records_queue_url: str | None = None
-    records_dlq_url: str | None = None
-    idempotency_table: str | None = None
-    batch_max_rows: int = DEFAULT_BATCH_MAX_ROWS
-    batch_max_bytes: int = DEFAULT_BATCH_MAX_BYTES
-    post_concurrency: int = DEFAULT_POST_CONCURRENCY
-    unknown_columns: UnknownColumnsPolicy = "reject"
-    csv_delimiter: str = ","
-    naive_datetime_tz: str = "UTC"
-    http_connect_timeout: float = 3.05
-    http_read_timeout: float = 30.0
-    http_max_retries: int = 4
-    secret_max_age: int = 300
-    max_decompressed_bytes: int = 20 * 1024**3
-    max_compression_ratio: int = 200
-    deadline_margin_seconds: float = 60.0
-    validator_max_wait: float = 2.0
-    event_bus_name: str | None = None
-    extra: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
-
-    @property
-    def data_api_base(self) -> str:
-        """``{api}/api/data/v1/{retailer}/{environment}``."""
-        return f"{self.api_url}/api/data/v1/{self.retailer}/{self.environment}"
-
-    @property
-    def auth_refresh_url(self) -> str:
-        return f"{self.api_url}/api/auth/v0/refresh/"
-
-    def require(self, *names: str) -> Settings:
-        """Fail with the variable's name if one of these optional settings is unset."""
-        for name in names:
-            if not getattr(self, name):
-                raise SettingsError(f"{_ENV_NAME[name]} is required by this function but is not set")
-        return self
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            if f.name == "extra":
-                continue
-            var = _ENV_NAME[f.name]
-            raw = env.get(var)
-            if raw is None or raw.strip() == "":
-                if f.name in ("retailer", "secret_id"):
-                    raise SettingsError(f"{var} is required but is not set")
-                continue
-            parser = _PARSERS.get(f.name, _text)
-            try:
-                values[f.name] = parser(raw.strip() if f.name != "csv_delimiter" else raw)
-            except ValueError as exc:
-                raise SettingsError(f"{var}={raw!r} is not valid: {exc}") from None
-        return cls(**values)
+def _var(
+    name: str,
+    default: Any = None,
+    parse: Callable[[str], Any] | None = None,
+    *,
+    required: bool = False,
+    strip: bool = True,
+) -> Any:
+    """A settings field read from environment variable ``name`` (``required``: no default)."""
+    meta = {"env": name, "parse": parse or _text, "required": required, "strip": strip}
+    if required:
+        return field(metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 def _text(raw: str) -> str:
@@ -129,7 +81,7 @@ def _url(raw: str) -> str:
 
 
 def _segment(raw: str) -> str:
-    if "/" in raw or "?" in raw or " " in raw:
+    if "/" in raw or "?" in raw or " " in raw or raw in (".", ".."):
         raise ValueError("expected a single path segment without '/', '?' or spaces")
     return raw
 
@@ -156,54 +108,133 @@ def _timezone(raw: str) -> str:
     return raw
 
 
-_ENV_NAME = {
-    "retailer": "MONETATE_RETAILER",
-    "secret_id": "MONETATE_SECRET_ID",
-    "api_url": "MONETATE_API_URL",
-    "environment": "MONETATE_ENVIRONMENT",
-    "token_ttl": "MONETATE_TOKEN_TTL",
-    "records_queue_url": "RECORDS_QUEUE_URL",
-    "records_dlq_url": "RECORDS_DLQ_URL",
-    "idempotency_table": "IDEMPOTENCY_TABLE",
-    "batch_max_rows": "BATCH_MAX_ROWS",
-    "batch_max_bytes": "BATCH_MAX_BYTES",
-    "post_concurrency": "POST_CONCURRENCY",
-    "unknown_columns": "UNKNOWN_COLUMNS",
-    "csv_delimiter": "CSV_DELIMITER",
-    "naive_datetime_tz": "NAIVE_DATETIME_TZ",
-    "http_connect_timeout": "HTTP_CONNECT_TIMEOUT",
-    "http_read_timeout": "HTTP_READ_TIMEOUT",
-    "http_max_retries": "HTTP_MAX_RETRIES",
-    "secret_max_age": "SECRET_MAX_AGE",
-    "max_decompressed_bytes": "MAX_DECOMPRESSED_BYTES",
-    "max_compression_ratio": "MAX_COMPRESSION_RATIO",
-    "deadline_margin_seconds": "DEADLINE_MARGIN_SECONDS",
-    "validator_max_wait": "VALIDATOR_MAX_WAIT",
-    "event_bus_name": "EVENT_BUS_NAME",
-}
-
-_PARSERS: dict[str, Callable[[str], Any]] = {
-    "retailer": _segment,
-    "environment": _segment,
-    "api_url": _url,
-    "token_ttl": _int_in(600, 43200),
-    "batch_max_rows": _int_in(1, 10_000),
-    "batch_max_bytes": _int_in(1_000, 50_000_000),
-    "post_concurrency": _int_in(1, 64),
-    "unknown_columns": _policy,
-    "csv_delimiter": _delimiter,
-    "naive_datetime_tz": _timezone,
-    "http_connect_timeout": _float_in(0.1, 60),
-    "http_read_timeout": _float_in(0.1, 300),
-    "http_max_retries": _int_in(0, 10),
-    "secret_max_age": _int_in(0, 86_400),
-    "max_decompressed_bytes": _int_in(1_000, 1 << 50),
-    "max_compression_ratio": _int_in(2, 100_000),
-    "deadline_margin_seconds": _float_in(1, 900),
-    "validator_max_wait": _float_in(0, 10),
-}
+def read_env(cls: type[S], environ: Mapping[str, str] | None = None) -> S:
+    """Build settings class ``cls`` from the environment; group fields are read recursively."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if "env" not in f.metadata:  # a group
+            values[f.name] = read_env(f.type if isinstance(f.type, type) else _GROUPS[str(f.type)], env)
+            continue
+        var = f.metadata["env"]
+        raw = env.get(var)
+        if raw is None or raw.strip() == "":
+            if f.metadata["required"]:
+                raise SettingsError(f"{var} is required but is not set")
+            continue
+        try:
+            values[f.name] = f.metadata["parse"](raw.strip() if f.metadata["strip"] else raw)
+        except ValueError as exc:
+            raise SettingsError(f"{var}={raw!r} is not valid: {exc}") from None
+    return cls(**values)
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Read and validate the environment (call once per container, on first use)."""
-    return Settings.from_env(environ)
+def env_name(cls: type[Any], name: str) -> str:
+    """The environment variable behind field ``name`` of settings class ``cls``."""
+    for f in dataclasses.fields(cls):
+        if f.name == name:
+            return str(f.metadata["env"])
+    raise KeyError(name)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MonetateSettings:
+    """Every function: where Monetate is, which API user, how HTTP calls behave."""
+
+    retailer: str = _var("MONETATE_RETAILER", parse=_segment, required=True)
+    secret_id: str = _var("MONETATE_SECRET_ID", required=True)
+    api_url: str = _var("MONETATE_API_URL", "https://api.monetate.net", _url)
+    environment: str = _var("MONETATE_ENVIRONMENT", "production", _segment)
+    token_ttl: int = _var("MONETATE_TOKEN_TTL", 3600, _int_in(600, 43200))
+    http_connect_timeout: float = _var("HTTP_CONNECT_TIMEOUT", 3.05, _float_in(0.1, 60))
+    http_read_timeout: float = _var("HTTP_READ_TIMEOUT", 30.0, _float_in(0.1, 300))
+    http_max_retries: int = _var("HTTP_MAX_RETRIES", 4, _int_in(0, 10))
+    secret_max_age: int = _var("SECRET_MAX_AGE", 300, _int_in(0, 86_400))
+
+    @property
+    def data_api_base(self) -> str:
+        """``{api}/api/data/v1/{retailer}/{environment}``."""
+        return f"{self.api_url}/api/data/v1/{self.retailer}/{self.environment}"
+
+    @property
+    def auth_refresh_url(self) -> str:
+        return f"{self.api_url}/api/auth/v0/refresh/"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RowSettings:
+    """Both writers: how rows are coerced and batched into POSTs."""
+
+    batch_max_rows: int = _var("BATCH_MAX_ROWS", DEFAULT_BATCH_MAX_ROWS, _int_in(1, 10_000))
+    batch_max_bytes: int = _var("BATCH_MAX_BYTES", DEFAULT_BATCH_MAX_BYTES, _int_in(1_000, 50_000_000))
+    unknown_columns: UnknownColumnsPolicy = _var("UNKNOWN_COLUMNS", "reject", _policy)
+    naive_datetime_tz: str = _var("NAIVE_DATETIME_TZ", "UTC", _timezone)
+
+
+@dataclass(frozen=True, kw_only=True)
+class IngestSettings:
+    """IngestFile (and the CLI's ``push``). ``records_queue_url`` and ``idempotency_table`` are
+    required by the function (:meth:`for_function`); a local push parks to a file instead."""
+
+    monetate: MonetateSettings
+    rows: RowSettings = field(default_factory=RowSettings)
+    records_queue_url: str | None = _var("RECORDS_QUEUE_URL")
+    idempotency_table: str | None = _var("IDEMPOTENCY_TABLE")
+    post_concurrency: int = _var("POST_CONCURRENCY", DEFAULT_POST_CONCURRENCY, _int_in(1, 64))
+    csv_delimiter: str = _var("CSV_DELIMITER", ",", _delimiter, strip=False)
+    max_decompressed_bytes: int = _var("MAX_DECOMPRESSED_BYTES", 20 * 1024**3, _int_in(1_000, 1 << 50))
+    max_compression_ratio: int = _var("MAX_COMPRESSION_RATIO", 200, _int_in(2, 100_000))
+    deadline_margin_seconds: float = _var("DEADLINE_MARGIN_SECONDS", 60.0, _float_in(1, 900))
+    event_bus_name: str | None = _var("EVENT_BUS_NAME")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> IngestSettings:
+        return read_env(cls, environ)
+
+    @classmethod
+    def for_function(cls, environ: Mapping[str, str] | None = None) -> IngestSettings:
+        """The function's settings: the records queue and the idempotency table are required."""
+        return _require(cls.from_env(environ), "records_queue_url", "idempotency_table")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordsSettings:
+    """PostRecords."""
+
+    monetate: MonetateSettings
+    rows: RowSettings = field(default_factory=RowSettings)
+    records_dlq_url: str = _var("RECORDS_DLQ_URL", required=True)
+    idempotency_table: str = _var("IDEMPOTENCY_TABLE", required=True)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> RecordsSettings:
+        return read_env(cls, environ)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpotcheckSettings:
+    """ValidateRecord."""
+
+    monetate: MonetateSettings
+    validator_max_wait: float = _var("VALIDATOR_MAX_WAIT", 2.0, _float_in(0, 10))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> SpotcheckSettings:
+        return read_env(cls, environ)
+
+
+def monetate_from_env(environ: Mapping[str, str] | None = None) -> MonetateSettings:
+    """Only the Monetate group (the CLI's commands other than ``push``)."""
+    return read_env(MonetateSettings, environ)
+
+
+def _require(settings: S, *names: str) -> S:
+    """Fail with the variable's name if one of these optional settings is unset."""
+    for name in names:
+        if not getattr(settings, name):
+            var = env_name(type(settings), name)
+            raise SettingsError(f"{var} is required by this function but is not set")
+    return settings
+
+
+_GROUPS: dict[str, type[Any]] = {"MonetateSettings": MonetateSettings, "RowSettings": RowSettings}

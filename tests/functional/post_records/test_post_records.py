@@ -15,7 +15,7 @@ from monetate_ingest.ingest.s3_layout import FileRef
 from monetate_ingest.monetate.factory import build_client
 from monetate_ingest.monetate.schema import SchemaCache
 from monetate_ingest.records.handler import PostRecordsDeps, build_deps, make_handler
-from monetate_ingest.settings import Settings
+from monetate_ingest.settings import RecordsSettings
 
 from local.aws import MotoServer, forget_powertools_clients, patched_environ, provision
 from local.samples import purchases_schema
@@ -51,7 +51,7 @@ def moto() -> Iterator[MotoServer]:
 class Stack:
     moto: MotoServer
     sandbox: MonetateSandbox
-    settings: Settings
+    settings: RecordsSettings
     sqs: Any
     queue_url: str
     dlq_url: str
@@ -116,13 +116,13 @@ def make_stack(
     env_vars = res.function_env(
         retailer="acme", api_url=sandbox.url, HTTP_MAX_RETRIES="1", BATCH_MAX_ROWS=str(max_rows)
     )
-    settings = Settings.from_env(env_vars)
+    settings = RecordsSettings.from_env(env_vars)
     sm = moto.client("secretsmanager")
 
     def fetch(secret_id: str, **_: Any) -> str:
         return str(sm.get_secret_value(SecretId=secret_id)["SecretString"])
 
-    client = build_client(settings, secrets_fetch=fetch, sleep=lambda s: None)
+    client = build_client(settings.monetate, secrets_fetch=fetch, sleep=lambda s: None)
     sqs = moto.client("sqs")
     deps = build_deps(settings, client=client, sqs_client=sqs, dynamodb_client=moto.client("dynamodb"))
     if schema_fetch is not None:

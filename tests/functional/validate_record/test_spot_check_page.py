@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from monetate_ingest.monetate.factory import build_client
-from monetate_ingest.settings import Settings
+from monetate_ingest.settings import monetate_from_env
 
 from functions.validate_record.app import lambda_handler
 from local.api_front import ApiFront
@@ -83,7 +83,7 @@ def front(key_pair: Any) -> Iterator[ApiFront]:
         moto.reset()  # in-process moto servers share one backend: start from a clean account
         resources = provision(moto, secret_value=secret)
         env = {**moto.env(), **resources.function_env(retailer="acme", api_url=sandbox.url)}
-        seeder = build_client(Settings.from_env(env), secrets_fetch=lambda *_a, **_k: secret)
+        seeder = build_client(monetate_from_env(env), secrets_fetch=lambda *_a, **_k: secret)
         seeder.post_rows("customers", [ROW])
         forget_powertools_clients()
         with patched_environ(env), ApiFront(lambda_handler, api_key=API_KEY) as api:

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 from monetate_ingest.monetate.factory import build_client
-from monetate_ingest.settings import Settings
+from monetate_ingest.settings import monetate_from_env
 
 from functions.validate_record.app import lambda_handler
 from local.api_front import ApiFront, FakeLambdaContext
@@ -80,7 +80,7 @@ def stack(key_pair: Any) -> Iterator[Stack]:
             "POWERTOOLS_LOGGER_LOG_EVENT": "true",
         }
         seeder = build_client(
-            Settings.from_env(env), secrets_fetch=lambda *_a, **_k: secret, sleep=lambda _s: None
+            monetate_from_env(env), secrets_fetch=lambda *_a, **_k: secret, sleep=lambda _s: None
         )
         seeder.post_rows("customers", ROWS)
         forget_powertools_clients()

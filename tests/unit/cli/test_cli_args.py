@@ -173,7 +173,7 @@ def test_flags_override_the_environment() -> None:
         "check",
     )
     # When the settings are read / Then the flags win
-    settings = ctx.settings()
+    settings = ctx.settings().monetate
     assert (settings.retailer, settings.secret_id, settings.api_url) == (
         "other",
         "arn:secret",

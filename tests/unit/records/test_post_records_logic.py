@@ -19,6 +19,7 @@ from monetate_ingest.monetate.schema import SchemaSpec
 from monetate_ingest.records.dead_letters import MAX_SQS_MESSAGE_BYTES, DeadLetter, attributes
 from monetate_ingest.records.handler import BatchOutcome, PostRecordsDeps, make_handler, process_messages
 from monetate_ingest.records.idempotency import ClaimState
+from monetate_ingest.settings import RowSettings
 
 PURCHASES = SchemaSpec.from_api(
     {
@@ -142,7 +143,7 @@ class World:
             schemas=self.schemas,
             dead_letters=self.dlq,
             claims=self.claims,
-            batch_max_rows=max_rows,
+            rows=RowSettings(batch_max_rows=max_rows),
             metrics=self.metrics,
         )
 

@@ -23,8 +23,8 @@ def run(ctx: Context) -> int:
     schemas = client.list_schemas()
 
     ctx.print(f"API user:     {user}")
-    ctx.print(f"secret:       {settings.secret_id}")
-    ctx.print(f"Monetate API: {settings.data_api_base}")
+    ctx.print(f"secret:       {settings.monetate.secret_id}")
+    ctx.print(f"Monetate API: {settings.monetate.data_api_base}")
     if expires is None:
         ctx.print(f"token:        minted (ttl {tokens.ttl} s asked; expiry not known)")
     else:

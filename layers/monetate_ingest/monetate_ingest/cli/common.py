@@ -13,7 +13,7 @@ from monetate_ingest.errors import SettingsError
 
 if TYPE_CHECKING:
     from monetate_ingest.monetate.client import MonetateClient
-    from monetate_ingest.settings import Settings
+    from monetate_ingest.settings import IngestSettings
 
 #: Flags that override an environment variable, and the message when neither is given.
 OVERRIDES = {
@@ -76,9 +76,9 @@ class Context:
 
     # -- Monetate --------------------------------------------------------------------------------
 
-    def settings(self) -> Settings:
-        """:class:`Settings` from the environment with ``--retailer/--secret-id/--api-url`` applied."""
-        from monetate_ingest.settings import Settings
+    def settings(self) -> IngestSettings:
+        """:class:`IngestSettings` from the environment with ``--retailer/--secret-id/--api-url`` applied."""
+        from monetate_ingest.settings import IngestSettings
 
         environ = dict(self.environ)
         given: dict[str, str] = {}
@@ -88,14 +88,18 @@ class Context:
                 environ[var] = value
                 given[var] = flag
         try:
-            return Settings.from_env(environ)
+            return IngestSettings.from_env(environ)
         except SettingsError as exc:
             raise CliError(_settings_message(str(exc), given)) from None
 
-    def client(self, settings: Settings) -> MonetateClient:
+    def client(self, settings: IngestSettings) -> MonetateClient:
         from monetate_ingest.monetate.factory import build_client
 
-        return build_client(settings, secrets_fetch=self.secrets_fetch)
+        return build_client(
+            settings.monetate,
+            pool_size=max(16, 2 * settings.post_concurrency),
+            secrets_fetch=self.secrets_fetch,
+        )
 
 
 def _settings_message(message: str, given: Mapping[str, str]) -> str:

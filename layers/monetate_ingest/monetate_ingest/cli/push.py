@@ -37,11 +37,12 @@ def run(ctx: Context) -> int:
     except FileFormatError as exc:
         raise CliError(str(exc)) from None
     settings = ctx.settings()
-    overrides: dict[str, int] = {}
     if args.batch_rows is not None:
-        overrides["batch_max_rows"] = args.batch_rows
+        settings = dataclasses.replace(
+            settings, rows=dataclasses.replace(settings.rows, batch_max_rows=args.batch_rows)
+        )
     if args.concurrency is not None:
-        overrides["post_concurrency"] = args.concurrency
+        settings = dataclasses.replace(settings, post_concurrency=args.concurrency)
     path = path.resolve()
     stat = path.stat()
     ref = LocalFileRef(
@@ -64,7 +65,6 @@ def run(ctx: Context) -> int:
         sqs = FileQueue(parked)
         settings = dataclasses.replace(settings, records_queue_url=parked.as_uri())
         parked_to = str(parked)
-    settings = dataclasses.replace(settings, **overrides)  # type: ignore[arg-type]
     client = ctx.client(settings)
 
     with tempfile.TemporaryDirectory(prefix="monetate-ingest-push-") as scratch:

@@ -20,7 +20,7 @@ from monetate_ingest.ingest.report import Report
 from monetate_ingest.ingest.s3_layout import FileRef, Ignored, files_in_event
 from monetate_ingest.monetate.exceptions import KeyRevokedError
 from monetate_ingest.observability import NAMESPACE, SERVICE, logger
-from monetate_ingest.settings import Settings, load_settings
+from monetate_ingest.settings import IngestSettings
 
 MAX_EMF_VALUES = 100
 #: How long a duplicate S3 event for the same bucket/key/ETag is answered from the record.
@@ -39,7 +39,7 @@ class _FileFailed(Exception):
 class IngestRuntime:
     """Everything an invocation needs, built once per container."""
 
-    settings: Settings
+    settings: IngestSettings
     deps: IngestDeps
     continuer_for: Callable[[Any], Continuer]
     publish: Callable[[FileRef, Report], None] | None = None
@@ -56,8 +56,8 @@ def default_runtime() -> IngestRuntime:
     from monetate_ingest.monetate.factory import shared_client
     from monetate_ingest.monetate.schema import SchemaCache
 
-    settings = load_settings().require("records_queue_url", "idempotency_table")
-    client = shared_client(settings)
+    settings = IngestSettings.for_function()
+    client = shared_client(settings.monetate, pool_size=max(16, 2 * settings.post_concurrency))
     table = str(settings.idempotency_table)
     # Every client from boto3's default session: its service models and endpoint data load once.
     dynamodb = boto3.client("dynamodb")

@@ -38,7 +38,7 @@ from monetate_ingest.monetate.exceptions import (
 )
 from monetate_ingest.monetate.schema import SchemaCache, SchemaSpec
 from monetate_ingest.observability import logger
-from monetate_ingest.settings import Settings
+from monetate_ingest.settings import IngestSettings
 
 #: JSON files: rows looked at for unknown fields before anything is posted.
 JSON_PEEK_ROWS = 1_000
@@ -86,7 +86,7 @@ class FileIngest:
     def __init__(
         self,
         deps: IngestDeps,
-        settings: Settings,
+        settings: IngestSettings,
         ref: FileRef,
         *,
         remaining_ms: Callable[[], int] | None = None,
@@ -206,7 +206,7 @@ class FileIngest:
             columns = source.header() or []
             coercer = self._coercer(schema, columns, csv=True)
             if coercer.encode_block is not None:  # runs of good rows, encoded column by column
-                size = max(1, min(self.settings.batch_max_rows, MAX_BLOCK_ROWS))
+                size = max(1, min(self.settings.rows.batch_max_rows, MAX_BLOCK_ROWS))
                 rows, skip = source.cell_blocks(size, skip=skip), 0
             elif coercer.coerce_cells is not None:  # a good row as its cells: no {column: cell} dict
                 rows = source.cell_rows()
@@ -243,9 +243,9 @@ class FileIngest:
             raise
 
     def _coercer(self, schema: SchemaSpec, columns: list[str], *, csv: bool) -> RowCoercer:
-        policy = self.settings.unknown_columns
+        policy = self.settings.rows.unknown_columns
         coercer = compile_coercer(
-            schema, columns if csv else None, unknown=policy, naive_tz=self.settings.naive_datetime_tz
+            schema, columns if csv else None, unknown=policy, naive_tz=self.settings.rows.naive_datetime_tz
         )
         # JSON keys are resolved per row; the peeked rows' keys stand for the file's columns.
         unknown = (coercer if csv else compile_coercer(schema, columns, unknown=policy)).unknown_columns
@@ -260,7 +260,10 @@ class FileIngest:
             logger.info("added fields to schema", extra={"schema": schema.name, "fields": sorted(fields)})
             schema = self.deps.schemas.refresh(schema.name)
             coercer = compile_coercer(
-                schema, columns if csv else None, unknown=policy, naive_tz=self.settings.naive_datetime_tz
+                schema,
+                columns if csv else None,
+                unknown=policy,
+                naive_tz=self.settings.rows.naive_datetime_tz,
             )
         return coercer
 
@@ -300,7 +303,7 @@ class FileIngest:
                 self._settle(inflight, block=True)
 
         reader = UnitReader(
-            Batcher(self.settings.batch_max_rows, self.settings.batch_max_bytes),
+            Batcher(self.settings.rows.batch_max_rows, self.settings.rows.batch_max_bytes),
             coercer,
             columns,
             self.cp.next_unit,

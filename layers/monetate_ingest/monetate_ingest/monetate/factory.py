@@ -1,4 +1,4 @@
-"""Wire secret → JWT → token → client from :class:`Settings`; one shared client per container."""
+"""Wire secret → JWT → token → client from :class:`MonetateSettings`; one shared client per container."""
 
 from __future__ import annotations
 
@@ -12,15 +12,16 @@ from monetate_ingest.monetate.auth import TokenAuth
 from monetate_ingest.monetate.client import MonetateClient, new_session
 from monetate_ingest.monetate.credentials import SecretCredentials
 from monetate_ingest.monetate.tokens import TokenProvider
-from monetate_ingest.settings import Settings
+from monetate_ingest.settings import MonetateSettings
 
-_shared: dict[Settings, MonetateClient] = {}
+_shared: dict[tuple[MonetateSettings, int], MonetateClient] = {}
 _shared_lock = threading.Lock()
 
 
 def build_client(
-    settings: Settings,
+    settings: MonetateSettings,
     *,
+    pool_size: int = 16,
     session: requests.Session | None = None,
     secrets_fetch: Callable[..., str | bytes] | None = None,
     clock: Callable[[], float] = time.time,
@@ -28,7 +29,7 @@ def build_client(
 ) -> MonetateClient:
     """A new client; ``client.tokens`` and ``client.credentials`` expose mint and read counts."""
     if session is None:
-        session = new_session(pool_size=max(16, 2 * settings.post_concurrency))
+        session = new_session(pool_size=pool_size)
     timeout = (settings.http_connect_timeout, settings.http_read_timeout)
     credentials = SecretCredentials(settings.secret_id, max_age=settings.secret_max_age, fetch=secrets_fetch)
     tokens = TokenProvider(
@@ -53,12 +54,16 @@ def build_client(
     return client
 
 
-def shared_client(settings: Settings) -> MonetateClient:
-    """The container's client for ``settings``, built lazily once (thread-safe)."""
-    client = _shared.get(settings)
+def shared_client(settings: MonetateSettings, *, pool_size: int = 16) -> MonetateClient:
+    """The container's client for ``settings``, built lazily once (thread-safe).
+
+    ``pool_size``: connections kept to Monetate (IngestFile asks for twice its concurrency).
+    """
+    key = (settings, pool_size)
+    client = _shared.get(key)
     if client is None:
         with _shared_lock:
-            client = _shared.get(settings)
+            client = _shared.get(key)
             if client is None:
-                client = _shared[settings] = build_client(settings)
+                client = _shared[key] = build_client(settings, pool_size=pool_size)
     return client

@@ -25,7 +25,7 @@ from monetate_ingest.records.types import (
 )
 
 if TYPE_CHECKING:
-    from monetate_ingest.settings import Settings
+    from monetate_ingest.settings import RecordsSettings
 
 __all__ = [
     "BatchOutcome",
@@ -45,7 +45,7 @@ Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
 def build_deps(
-    settings: Settings,
+    settings: RecordsSettings,
     *,
     client: Any = None,
     sqs_client: Any = None,
@@ -60,25 +60,20 @@ def build_deps(
     from monetate_ingest.records.dead_letters import SqsDeadLetters
     from monetate_ingest.records.idempotency import dynamodb_claims
 
-    settings.require("records_dlq_url", "idempotency_table")
-    assert settings.records_dlq_url is not None and settings.idempotency_table is not None
-    client = client if client is not None else shared_client(settings)
+    client = client if client is not None else shared_client(settings.monetate)
     return PostRecordsDeps(
         client=client,
         schemas=SchemaCache(client, max_age=schema_max_age),
         dead_letters=SqsDeadLetters(sqs_client or boto3.client("sqs"), settings.records_dlq_url),
         claims=dynamodb_claims(settings.idempotency_table, boto3_client=dynamodb_client),
-        batch_max_rows=settings.batch_max_rows,
-        batch_max_bytes=settings.batch_max_bytes,
-        unknown_columns=settings.unknown_columns,
-        naive_tz=settings.naive_datetime_tz,
+        rows=settings.rows,
     )
 
 
 def default_deps() -> PostRecordsDeps:
-    from monetate_ingest.settings import load_settings
+    from monetate_ingest.settings import RecordsSettings
 
-    return build_deps(load_settings())
+    return build_deps(RecordsSettings.from_env())
 
 
 def make_handler(deps: PostRecordsDeps | Callable[[], PostRecordsDeps] | None = None) -> Handler:

@@ -36,7 +36,7 @@ class RowPoster:
 
         by_pos = {m.pos: m for m in msgs}
         for schema, rows in coerced.items():
-            batcher = Batcher(self.deps.batch_max_rows, self.deps.batch_max_bytes)
+            batcher = Batcher(self.deps.rows.batch_max_rows, self.deps.rows.batch_max_bytes)
             batches: list[Batch] = []
             for pos, index, row in rows:
                 m = by_pos[pos]

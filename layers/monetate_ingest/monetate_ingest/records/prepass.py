@@ -137,7 +137,7 @@ class _Run:
     ) -> dict[str, list[tuple[int, int, dict[str, Any]]]]:
         from monetate_ingest.formats.coercion import compile_coercer
 
-        policy: Any = "reject" if self.deps.unknown_columns == "add" else self.deps.unknown_columns
+        policy: Any = "reject" if self.deps.rows.unknown_columns == "add" else self.deps.rows.unknown_columns
         coercers: dict[str, RowCoercer] = {}
         out: dict[str, list[tuple[int, int, dict[str, Any]]]] = {}
         for m in _live(msgs):
@@ -146,7 +146,7 @@ class _Run:
             coercer = coercers.get(name)
             if coercer is None:
                 coercer = coercers[name] = compile_coercer(
-                    specs[name], None, unknown=policy, naive_tz=self.deps.naive_tz
+                    specs[name], None, unknown=policy, naive_tz=self.deps.rows.naive_datetime_tz
                 )
             good: list[tuple[int, int, dict[str, Any]]] = []
             for i, raw in enumerate(m.envelope.rows):

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from monetate_ingest.observability import metrics
 from monetate_ingest.records.dead_letters import DeadLetterSink
 from monetate_ingest.records.idempotency import Claims
+from monetate_ingest.settings import RowSettings
 
 if TYPE_CHECKING:
     from monetate_ingest.monetate.schema import SchemaSpec
@@ -52,10 +53,8 @@ class PostRecordsDeps:
     schemas: SchemaSource
     dead_letters: DeadLetterSink
     claims: Claims
-    batch_max_rows: int = 500
-    batch_max_bytes: int = 1_000_000
-    unknown_columns: str = "reject"
-    naive_tz: str = "UTC"
+    #: Batch limits and coercion, as the function's settings give them.
+    rows: RowSettings = field(default_factory=RowSettings)
     metrics: MetricsSink = field(default_factory=PowertoolsMetricsSink)
     #: Stop taking new POSTs when less than this is left of the invocation (the rest is retried).
     deadline_margin_ms: int = 10_000

@@ -108,10 +108,10 @@ def default_upstream() -> Upstream:
     deployment (mapped to 500).
     """
     from monetate_ingest.monetate.factory import shared_client
-    from monetate_ingest.settings import load_settings
+    from monetate_ingest.settings import SpotcheckSettings
 
-    settings = load_settings()
-    client = shared_client(settings)
+    settings = SpotcheckSettings.from_env()
+    client = shared_client(settings.monetate)
     if client.tokens is not None:
         client.tokens.token()
     return Upstream(reader=client, max_wait=settings.validator_max_wait)
