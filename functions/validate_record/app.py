@@ -7,27 +7,21 @@ the handler (settings, client and token come on the first lookup).
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from typing import Any
 
-Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
-
-_handler: Handler | None = None
-_lock = threading.Lock()
+from monetate_ingest.once import Once
 
 
-def get_handler() -> Handler:
-    """The container's handler, built once."""
-    global _handler
-    if _handler is None:
-        with _lock:
-            if _handler is None:
-                from monetate_ingest.spotcheck.app import make_handler
+def _build() -> Any:
+    from monetate_ingest.spotcheck.app import make_handler
 
-                _handler = make_handler()
-    return _handler
+    return make_handler()
+
+
+#: The container's handler, built on the first invocation.
+handler = Once(_build)
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return get_handler()(event, context)
+    result: dict[str, Any] = handler.get()(event, context)
+    return result

@@ -10,11 +10,12 @@ from __future__ import annotations
 import functools
 import inspect
 import os
-import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+
+from monetate_ingest.once import Once
 
 SERVICE = os.getenv("POWERTOOLS_SERVICE_NAME") or "monetate-ingest"
 NAMESPACE = os.getenv("POWERTOOLS_METRICS_NAMESPACE") or "MonetateIngest"
@@ -27,17 +28,12 @@ class LazyTracer:
 
     def __init__(self, service: str) -> None:
         self._service = service
-        self._tracer: Tracer | None = None
-        self._lock = threading.Lock()
+        self._tracer: Once[Tracer] = Once(lambda: Tracer(service=service))
 
     @property
     def real(self) -> Tracer:
         """The underlying Powertools ``Tracer`` (created now if needed)."""
-        if self._tracer is None:
-            with self._lock:
-                if self._tracer is None:
-                    self._tracer = Tracer(service=self._service)
-        return self._tracer
+        return self._tracer.get()
 
     def capture_lambda_handler(self, lambda_handler: F | None = None, **options: Any) -> Any:
         """Like ``Tracer.capture_lambda_handler``; the tracer is built on the first invocation."""

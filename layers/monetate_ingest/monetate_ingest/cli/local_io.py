@@ -147,16 +147,3 @@ class FileQueue:
             out.write(line + "\n")
             self.sent += 1
             return {"MessageId": str(self.sent)}
-
-
-class LazyClient:
-    """A boto3 client created on first use (parking may never happen)."""
-
-    def __init__(self, factory: Any) -> None:
-        self._factory = factory
-        self._client: Any = None
-
-    def __getattr__(self, name: str) -> Any:
-        if self._client is None:
-            self._client = self._factory()
-        return getattr(self._client, name)

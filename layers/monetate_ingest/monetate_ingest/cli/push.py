@@ -12,8 +12,9 @@ import dataclasses
 import tempfile
 from pathlib import Path
 
+from monetate_ingest.aws.clients import LazyClient
 from monetate_ingest.cli.common import CliError, Context
-from monetate_ingest.cli.local_io import FileQueue, LazyClient, LocalFileRef, LocalS3
+from monetate_ingest.cli.local_io import FileQueue, LocalFileRef, LocalS3
 from monetate_ingest.cli.progress import ProgressBar, Sample, Ticker, stream_is_tty
 from monetate_ingest.cli.summary import describe
 from monetate_ingest.formats.exceptions import FileFormatError

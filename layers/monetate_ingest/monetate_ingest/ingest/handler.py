@@ -6,7 +6,6 @@ it with the AWS defaults, the local stack and the tests with their own dependenc
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +19,7 @@ from monetate_ingest.ingest.report import Report
 from monetate_ingest.ingest.s3_layout import FileRef, Ignored, files_in_event
 from monetate_ingest.monetate.exceptions import KeyRevokedError
 from monetate_ingest.observability import NAMESPACE, SERVICE, logger
+from monetate_ingest.once import Once
 from monetate_ingest.settings import IngestSettings
 
 MAX_EMF_VALUES = 100
@@ -79,18 +79,11 @@ def default_runtime() -> IngestRuntime:
 
 def make_handler(runtime_factory: Callable[[], IngestRuntime] = default_runtime) -> Callable[..., Any]:
     """The Lambda handler; the runtime is built on the first invocation (imports stay cheap)."""
-    lock = threading.Lock()
-    holder: list[IngestRuntime] = []
-
-    def runtime() -> IngestRuntime:
-        with lock:
-            if not holder:
-                holder.append(runtime_factory())
-            return holder[0]
+    runtime = Once(runtime_factory)
 
     @logger.inject_lambda_context(clear_state=True)
     def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-        rt = runtime()
+        rt = runtime.get()
         if "continuation" in event:
             ref = FileRef.from_payload(event["continuation"]["file"])
             logger.append_keys(file=ref.identity)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 
@@ -12,10 +11,12 @@ from monetate_ingest.monetate.auth import TokenAuth
 from monetate_ingest.monetate.client import MonetateClient, new_session
 from monetate_ingest.monetate.credentials import SecretCredentials
 from monetate_ingest.monetate.tokens import TokenProvider
+from monetate_ingest.once import OncePerKey
 from monetate_ingest.settings import MonetateSettings
 
-_shared: dict[tuple[MonetateSettings, int], MonetateClient] = {}
-_shared_lock = threading.Lock()
+_shared: OncePerKey[tuple[MonetateSettings, int], MonetateClient] = OncePerKey(
+    lambda key: build_client(key[0], pool_size=key[1])
+)
 
 
 def build_client(
@@ -59,11 +60,4 @@ def shared_client(settings: MonetateSettings, *, pool_size: int = 16) -> Monetat
 
     ``pool_size``: connections kept to Monetate (IngestFile asks for twice its concurrency).
     """
-    key = (settings, pool_size)
-    client = _shared.get(key)
-    if client is None:
-        with _shared_lock:
-            client = _shared.get(key)
-            if client is None:
-                client = _shared[key] = build_client(settings, pool_size=pool_size)
-    return client
+    return _shared.get((settings, pool_size))

@@ -9,11 +9,11 @@ stops every Monetate call and fails every message of the batch (nothing deleted 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from monetate_ingest.observability import logger, metrics
+from monetate_ingest.once import Once
 from monetate_ingest.records.prepass import MessageRetry, process_messages
 from monetate_ingest.records.types import (
     BatchOutcome,
@@ -79,20 +79,13 @@ def default_deps() -> PostRecordsDeps:
 def make_handler(deps: PostRecordsDeps | Callable[[], PostRecordsDeps] | None = None) -> Handler:
     """The Lambda handler for SQS events. ``deps`` (or a factory of them) is resolved on the first
     invocation, so importing the handler makes no network call."""
-    lock = threading.Lock()
-    resolved: list[PostRecordsDeps] = []
-
-    def get_deps() -> PostRecordsDeps:
-        with lock:
-            if not resolved:
-                resolved.append(deps if isinstance(deps, PostRecordsDeps) else (deps or default_deps)())
-            return resolved[0]
+    resolved = Once(lambda: deps if isinstance(deps, PostRecordsDeps) else (deps or default_deps)())
 
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-        d = get_deps()
+        d = resolved.get()
         d.claims.register_lambda_context(context)
         logger.append_keys(aws_request_id=getattr(context, "aws_request_id", None))
         records = event.get("Records") or []
