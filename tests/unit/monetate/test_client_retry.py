@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from monetate_ingest.monetate.client import MonetateClient, new_session
+from monetate_ingest.monetate.client import MonetateClient
 from monetate_ingest.monetate.exceptions import (
     BadRequestError,
     KeyRevokedError,
@@ -19,6 +19,7 @@ from monetate_ingest.monetate.exceptions import (
     UnexpectedResponseError,
 )
 from monetate_ingest.monetate.retry import RetryPolicy, parse_retry_after
+from monetate_ingest.monetate.transport import new_session
 from requests import PreparedRequest
 from requests.auth import AuthBase
 
