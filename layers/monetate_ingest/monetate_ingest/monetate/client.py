@@ -53,6 +53,7 @@ class MonetateClient:
         backoff_base: float = 0.2,
         backoff_cap: float = 20.0,
         sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.base = data_api_base.rstrip("/")
         self.transport = DataTransport(
@@ -61,6 +62,7 @@ class MonetateClient:
             timeout=timeout,
             policy=RetryPolicy(max_retries=max_retries, base=backoff_base, cap=backoff_cap),
             sleep=sleep,
+            now=monotonic,
         )
 
     @property
@@ -111,14 +113,20 @@ class MonetateClient:
         """``POST /data/{schema}/`` with ``{"schema_rows": rows}``."""
         return self.post_body(schema, _encode({"schema_rows": rows}))
 
-    def post_body(self, schema: str, body: bytes) -> dict[str, Any]:
+    def post_body(self, schema: str, body: bytes, *, deadline: float | None = None) -> dict[str, Any]:
         """``POST /data/{schema}/`` with a pre-encoded ``{"schema_rows": [...]}`` JSON body.
 
         Returns Monetate's ``data``, except that a success answer over ``ECHO_PARSE_LIMIT`` bytes
         (``data`` echoing the rows) gives ``{}``: only its ``meta`` is parsed. A non-JSON answer is
         still an :class:`UnexpectedResponseError`, and errors are interpreted as for any call.
+
+        ``deadline``: a ``time.monotonic()`` instant (None: none). No retry sleeps past it and no
+        attempt starts after it (:class:`DeadlineExceededError`: the rows were not stored, or not
+        known to be; leave them for the next invocation); each read timeout is capped at the time
+        left, but not below ``transport.READ_TIMEOUT_FLOOR``.
         """
-        return self._dict(self._call("POST", f"/data/{_q(schema)}/", body=body, echo=True))
+        path = f"/data/{_q(schema)}/"
+        return self._dict(self._call("POST", path, body=body, echo=True, deadline=deadline))
 
     def get_record(self, schema: str, record_id: str) -> dict[str, Any]:
         """``GET /data/{schema}/?id=…`` once, never retried (Monetate allows 1 per second)."""
@@ -167,9 +175,10 @@ class MonetateClient:
         body: bytes | None = None,
         retry: bool = True,
         echo: bool = False,
+        deadline: float | None = None,
     ) -> Any:
         return self._call_with_meta(
-            method, self.base + path, params=params, body=body, retry=retry, echo=echo
+            method, self.base + path, params=params, body=body, retry=retry, echo=echo, deadline=deadline
         )[0]
 
     def _call_with_meta(
@@ -181,8 +190,11 @@ class MonetateClient:
         body: bytes | None = None,
         retry: bool = True,
         echo: bool = False,
+        deadline: float | None = None,
     ) -> tuple[Any, Any]:
-        return self.transport.call(method, url, params=params, body=body, retry=retry, echo=echo)
+        return self.transport.call(
+            method, url, params=params, body=body, retry=retry, echo=echo, deadline=deadline
+        )
 
 
 def _encode(value: Any) -> bytes:

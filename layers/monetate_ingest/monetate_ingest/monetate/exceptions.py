@@ -47,6 +47,11 @@ class RateLimitedError(TransientApiError):
         self.retry_after = retry_after
 
 
+class DeadlineExceededError(TransientApiError):
+    """A call stopped short of the caller's deadline: a retry would have slept past it, or no time
+    was left to send. The rows are not lost: the caller leaves them for the next invocation."""
+
+
 class UnexpectedResponseError(TransientApiError):
     """The answer was not Monetate's JSON envelope (an HTML page from a proxy, say)."""
 

@@ -24,7 +24,7 @@ from monetate_ingest.monetate.exceptions import UnexpectedResponseError
 from monetate_ingest.monetate.jwt_signer import sign_jwt
 from monetate_ingest.monetate.responses import AUTH_API, Retry, interpret
 from monetate_ingest.monetate.retry import RetryPolicy
-from monetate_ingest.monetate.transport import NETWORK_ERRORS, RetryLoop, network_failure
+from monetate_ingest.monetate.transport import NETWORK_ERRORS, RetryLoop, capped, network_failure
 from monetate_ingest.observability import logger
 
 TTL_MIN, TTL_MAX = 600, 43200
@@ -70,6 +70,7 @@ class TokenProvider:
         timeout: tuple[float, float] = (3.05, 30.0),
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if isinstance(ttl, bool) or not isinstance(ttl, int) or not TTL_MIN <= ttl <= TTL_MAX:
             raise SettingsError(f"MONETATE_TOKEN_TTL must be a whole number from {TTL_MIN} to {TTL_MAX}")
@@ -80,13 +81,18 @@ class TokenProvider:
         self._clock = clock
         self._margin = max(0.0, min(refresh_margin, ttl / 10))
         self._timeout = timeout
-        self._loop = RetryLoop(retry or RetryPolicy(max_retries=2, base=0.2, cap=5.0), sleep=sleep)
+        policy = retry or RetryPolicy(max_retries=2, base=0.2, cap=5.0)
+        self._loop = RetryLoop(policy, sleep=sleep, now=monotonic)
         self._lock = threading.Lock()
         self._current: _Token | None = None
         self.mints = 0
 
-    def token(self) -> str:
-        """The cached token, or a freshly minted one when it is missing or near expiry."""
+    def token(self, deadline: float | None = None) -> str:
+        """The cached token, or a freshly minted one when it is missing or near expiry.
+
+        ``deadline`` (a ``time.monotonic()`` instant): a mint keeps to it
+        (:class:`~monetate_ingest.monetate.exceptions.DeadlineExceededError` otherwise).
+        """
         current = self._current
         if current is not None and self._clock() < current.refresh_at:
             return current.value
@@ -94,7 +100,7 @@ class TokenProvider:
             current = self._current
             if current is not None and self._clock() < current.refresh_at:
                 return current.value
-            current = self._mint()
+            current = self._mint(deadline)
             self._current = current
             return current.value
 
@@ -112,23 +118,24 @@ class TokenProvider:
 
     # --- minting ------------------------------------------------------------------------------
 
-    def _mint(self) -> _Token:
+    def _mint(self, deadline: float | None) -> _Token:
         credentials = self._credentials.get()
         rotated = False
         where = f"minting a Monetate token (GET {urlsplit(self._url).path or '/'})"
 
-        def attempt() -> _Token | Retry:
+        def attempt(read_cap: float | None) -> _Token | Retry:
             nonlocal credentials, rotated
             started = self._clock()
+            timeout = capped(self._timeout, read_cap)
             try:
-                response = self._request(credentials, started)
+                response = self._request(credentials, started, timeout)
                 if response.status_code == 401 and not rotated:
                     # The key may have been rotated: re-read the secret once and send again at once.
                     logger.warning("Monetate refused the JWT (401); re-reading the secret once")
                     credentials = self._credentials.refresh()
                     rotated = True
                     started = self._clock()
-                    response = self._request(credentials, started)
+                    response = self._request(credentials, started, timeout)
             except NETWORK_ERRORS as exc:
                 return network_failure(where, exc, self._url)
             context = {"username": credentials.username, "ttl": self.ttl}
@@ -137,12 +144,13 @@ class TokenProvider:
                 return outcome
             return self._accept(outcome[0], response, started)
 
-        return self._loop.run(attempt, where=where)
+        return self._loop.run(attempt, where=where, deadline=deadline)
 
-    def _request(self, credentials: Credentials, started: float) -> requests.Response:
-        jwt = sign_jwt(credentials, started)
-        auth = _JwtAuth(jwt)
-        return self._session.get(self._url, params={"ttl": self.ttl}, auth=auth, timeout=self._timeout)
+    def _request(
+        self, credentials: Credentials, started: float, timeout: tuple[float, float]
+    ) -> requests.Response:
+        auth = _JwtAuth(sign_jwt(credentials, started))
+        return self._session.get(self._url, params={"ttl": self.ttl}, auth=auth, timeout=timeout)
 
     def _accept(self, data: Any, response: requests.Response, started: float) -> _Token:
         token = data.get("token") if isinstance(data, dict) else None

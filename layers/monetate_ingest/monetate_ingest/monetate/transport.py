@@ -19,13 +19,15 @@ from requests.adapters import HTTPAdapter
 from monetate_ingest import __version__
 from monetate_ingest.monetate.auth import TokenAuth
 from monetate_ingest.monetate.direct_post import DirectPost
-from monetate_ingest.monetate.exceptions import RateLimitedError, TransientApiError
+from monetate_ingest.monetate.exceptions import DeadlineExceededError, RateLimitedError, TransientApiError
 from monetate_ingest.monetate.responses import Outcome, Retry, interpret
 from monetate_ingest.monetate.retry import RetryPolicy
 from monetate_ingest.observability import logger
 
 T = TypeVar("T")
 
+#: With a deadline, a request's read timeout is the time left, but never less than this (seconds).
+READ_TIMEOUT_FLOOR = 0.5
 #: What a request may raise instead of answering: worth another attempt.
 NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 
@@ -97,29 +99,55 @@ class RetryLoop:
         *,
         sleep: Callable[[float], None] = time.sleep,
         count: Callable[[str], None] | None = None,
+        now: Callable[[], float] = time.monotonic,
     ) -> None:
         self.policy = policy
         self._sleep = sleep
         self._count = count or _ignore
+        self._now = now
 
-    def run(self, attempt: Callable[[], T | Retry], *, where: str, retry: bool = True) -> T:
-        """``attempt()`` until it returns a result (returned), raises, or retries run out
-        (its last :class:`Retry` error is raised, saying how many attempts were made)."""
+    def run(
+        self,
+        attempt: Callable[[float | None], T | Retry],
+        *,
+        where: str,
+        retry: bool = True,
+        deadline: float | None = None,
+    ) -> T:
+        """``attempt(read_cap)`` until it returns a result (returned), raises, or retries run out
+        (its last :class:`Retry` error is raised, saying how many attempts were made).
+
+        ``deadline`` (a ``time.monotonic()`` instant; None: none): no attempt starts after it, no
+        retry sleeps past it (:class:`DeadlineExceededError` instead), and ``read_cap`` is the time
+        left (at least ``READ_TIMEOUT_FLOOR``) for the attempt to cap its read timeout with.
+        """
         attempts = 1 + (self.policy.max_retries if retry else 0)
         made = 0
+        error: TransientApiError | None = None
         while True:
+            read_cap: float | None = None
+            if deadline is not None:
+                left = deadline - self._now()
+                if left <= 0:
+                    raise _out_of_time(where, made, "no time was left to send", error)
+                read_cap = max(READ_TIMEOUT_FLOOR, left)
             self._count("requests")
-            outcome = attempt()
+            outcome = attempt(read_cap)
             made += 1
             if not isinstance(outcome, Retry):
                 return outcome
             error = outcome.error
+            if isinstance(error, DeadlineExceededError):  # a call inside this one (the token mint)
+                raise _out_of_time(where, made, "a call it depends on ran out of time", error)
             if made >= attempts:
                 if attempts > 1:
                     error.message = f"{error.message} (after {attempts} attempts)"
                     error.args = (error.message,)
                 raise error
             delay = self.policy.delay(made - 1, outcome.retry_after)
+            if deadline is not None and self._now() + delay > deadline:
+                why = f"the next retry, {delay:.2f}s away, would end past it"
+                raise _out_of_time(where, made, why, error)
             logger.warning(
                 "retrying monetate call",
                 extra={"call": where, "reason": error.message, "attempt": made, "delay": round(delay, 3)},
@@ -128,6 +156,27 @@ class RetryLoop:
             if isinstance(error, RateLimitedError):
                 self._count("throttled")
             self._sleep(delay)
+
+
+def _out_of_time(where: str, made: int, why: str, last: TransientApiError | None) -> DeadlineExceededError:
+    tried = f"{made} attempt{'' if made == 1 else 's'}"
+    cause = f" (last: {last.message})" if last is not None else ""
+    error = DeadlineExceededError(
+        f"{where}: stopped after {tried} to keep within the deadline: {why}{cause}; "
+        "the rows are left for the next invocation",
+        status=last.status if last is not None else None,
+        meta_errors=last.meta_errors if last is not None else None,
+        url=last.url if last is not None else None,
+    )
+    error.__cause__ = last
+    return error
+
+
+def capped(timeout: tuple[float, float], read_cap: float | None) -> tuple[float, float]:
+    """``(connect, read)`` with the read timeout no longer than ``read_cap`` (None: as is)."""
+    if read_cap is None or read_cap >= timeout[1]:
+        return timeout
+    return timeout[0], read_cap
 
 
 def _ignore(name: str) -> None:
@@ -148,6 +197,7 @@ class DataTransport:
         timeout: tuple[float, float],
         policy: RetryPolicy,
         sleep: Callable[[float], None] = time.sleep,
+        now: Callable[[], float] = time.monotonic,
     ) -> None:
         self.session = session
         self.auth = auth
@@ -156,7 +206,7 @@ class DataTransport:
         self.auth_once: requests.auth.AuthBase = getattr(auth, "without_resend", lambda: auth)()
         self.stats: dict[str, int] = {"requests": 0, "retries": 0, "throttled": 0}
         self._stats_lock = threading.Lock()
-        self.loop = RetryLoop(policy, sleep=sleep, count=self._count)
+        self.loop = RetryLoop(policy, sleep=sleep, count=self._count, now=now)
         #: The data POST's lean path (see :mod:`monetate_ingest.monetate.direct_post`); None: requests only.
         self.direct: DirectPost | None = (
             DirectPost(session, auth, timeout) if isinstance(auth, TokenAuth) else None
@@ -171,9 +221,11 @@ class DataTransport:
         body: bytes | None = None,
         retry: bool = True,
         echo: bool = False,
+        deadline: float | None = None,
     ) -> tuple[Any, Any]:
         """``(data, meta)`` of one call, retried unless ``retry`` is False (then sent at most once,
-        without the 401 re-send); ``echo``: a data POST whose long success answer is not parsed."""
+        without the 401 re-send); ``echo``: a data POST whose long success answer is not parsed;
+        ``deadline``: see :meth:`RetryLoop.run` (a token minted on the way keeps to it too)."""
         headers = {"Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = "application/json"
@@ -182,15 +234,18 @@ class DataTransport:
         if direct is not None and not direct.usable_for(url):
             direct = None
         auth = self.auth if retry else self.auth_once
+        if deadline is not None and isinstance(auth, TokenAuth):
+            auth = auth.until(deadline)
+        direct_auth = auth if isinstance(auth, TokenAuth) else None
         attempt_number = 0
 
-        def attempt() -> Outcome:
+        def attempt(read_cap: float | None) -> Outcome:
             nonlocal attempt_number
             attempt_number += 1
             started = time.monotonic()
             try:
                 if direct is not None:
-                    response = direct.post(url, body, headers)  # type: ignore[arg-type]
+                    response = direct.post(url, body, headers, auth=direct_auth, read_timeout=read_cap)  # type: ignore[arg-type]
                 else:
                     response = self.session.request(
                         method,
@@ -199,7 +254,7 @@ class DataTransport:
                         data=body,
                         headers=headers,
                         auth=auth,
-                        timeout=self.timeout,
+                        timeout=capped(self.timeout, read_cap),
                     )
             except NETWORK_ERRORS as exc:
                 return network_failure(where, exc, url)
@@ -217,7 +272,7 @@ class DataTransport:
             )
             return interpret(where, response, echo=echo)
 
-        return self.loop.run(attempt, where=where, retry=retry)
+        return self.loop.run(attempt, where=where, retry=retry, deadline=deadline)
 
     def _count(self, name: str) -> None:
         with self._stats_lock:
