@@ -17,6 +17,7 @@ import requests
 
 from monetate_ingest.monetate.direct_post import DirectPost
 from monetate_ingest.monetate.exceptions import UnexpectedResponseError
+from monetate_ingest.monetate.names import check_schema_name
 from monetate_ingest.monetate.retry import RetryPolicy
 from monetate_ingest.monetate.transport import DataTransport, EnvironmentOnceSession, new_session
 
@@ -201,8 +202,10 @@ def _encode(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode("utf-8")
 
 
-def _q(segment: str) -> str:
-    return quote(segment, safe="")
+def _q(schema: str) -> str:
+    """A schema name as one path segment: checked first (:func:`check_schema_name`, so an invalid
+    name raises before any request), then percent-encoded whole, so no name becomes another path."""
+    return quote(check_schema_name(schema), safe="")
 
 
 def _path(url: str) -> str:

@@ -78,3 +78,9 @@ class KeyRevokedError(PermanentApiError):
 
 class UnknownSchemaError(PermanentApiError):
     """The dataset named by the S3 path or the envelope does not exist in Monetate."""
+
+
+class InvalidSchemaNameError(UnknownSchemaError):
+    """The schema name breaks the naming rule (:mod:`monetate_ingest.monetate.names`): no such
+    dataset can exist, and the name never reaches a URL. Handled as an unknown schema by callers
+    that do not tell the two apart."""
