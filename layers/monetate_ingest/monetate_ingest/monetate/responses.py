@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from http import HTTPStatus
 from typing import Any
 
 import requests
@@ -70,14 +71,32 @@ DATA_API = Dialect(
         400: (BadRequestError, "Monetate refused the request (400)"),
         401: (
             AuthenticationError,
-            "Monetate answered 401 even with a freshly minted token",
+            "Monetate answered 401 even to a freshly minted token: check that this API user may use "
+            "the retailer and environment in the path (MONETATE_RETAILER, MONETATE_ENVIRONMENT) and "
+            "that no proxy strips the Authorization header; the call was not retried",
         ),
         403: (KeyRevokedError, "Monetate answered 403: the API user's key was revoked"),
         404: (NotFoundError, "not found (404)"),
     },
-    needs_envelope=lambda status: status not in (401, 403, 404),
+    other="Monetate answered HTTP {status} {phrase}: it will not succeed as sent, so it was not retried",
+    # Any other 4xx is Monetate's (or a proxy's) final word whatever its body; a 400 needs the
+    # envelope to be read as a refusal of the rows (its meta.errors), and so does anything else.
+    needs_envelope=lambda status: status == 400 or not 400 <= status < 500,
 )
 """The Data API (``/api/data/v1/…``)."""
+
+DATA_API_ONCE = replace(
+    DATA_API,
+    reasons={
+        **DATA_API.reasons,
+        401: (
+            AuthenticationError,
+            "Monetate refused the token (401); it was dropped and the next call mints a new one "
+            "(this call is never sent twice)",
+        ),
+    },
+)
+"""The Data API for a call sent at most once (the single-record GET): a 401 is not re-sent."""
 
 AUTH_API = Dialect(
     reasons={
@@ -152,22 +171,32 @@ def interpret(
     if not is_json and dialect.needs_envelope(status):
         raise unexpected(where, response)
     error_class, reason = dialect.reasons.get(status, (PermanentApiError, dialect.other))
-    sentence = reason.format(status=status, **(context or {}))
-    raise error_class(
-        f"{where}: {sentence}{_summary(meta_errors)}", status=status, meta_errors=meta_errors, url=url
-    )
+    sentence = reason.format(status=status, phrase=_phrase(status), **(context or {}))
+    detail = _summary(meta_errors) if is_json else _excerpt(response)
+    raise error_class(f"{where}: {sentence}{detail}", status=status, meta_errors=meta_errors, url=url)
 
 
 def unexpected(where: str, response: requests.Response) -> UnexpectedResponseError:
     """The answer was not Monetate's JSON envelope: name its status, type and a tag-free excerpt."""
-    kind = response.headers.get("Content-Type", "no content type")
-    excerpt = " ".join(_TAGS.sub(" ", response.text[:2000]).split())[:200]
     return UnexpectedResponseError(
-        f"{where}: expected Monetate's JSON envelope, got HTTP {response.status_code} ({kind})"
-        + (f": {excerpt}" if excerpt else ""),
+        f"{where}: expected Monetate's JSON envelope, got HTTP {response.status_code}{_excerpt(response)}",
         status=response.status_code,
         url=response.url,
     )
+
+
+def _excerpt(response: requests.Response) -> str:
+    """`` (content type): first words of the body``, tags removed, at most 200 characters."""
+    kind = response.headers.get("Content-Type", "no content type")
+    excerpt = " ".join(_TAGS.sub(" ", response.text[:2000]).split())[:200]
+    return f" ({kind})" + (f": {excerpt}" if excerpt else "")
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
 
 
 def _echo_meta(response: requests.Response) -> tuple[Any] | None:

@@ -20,7 +20,7 @@ from monetate_ingest import __version__
 from monetate_ingest.monetate.auth import TokenAuth
 from monetate_ingest.monetate.direct_post import DirectPost
 from monetate_ingest.monetate.exceptions import DeadlineExceededError, RateLimitedError, TransientApiError
-from monetate_ingest.monetate.responses import Outcome, Retry, interpret
+from monetate_ingest.monetate.responses import DATA_API, DATA_API_ONCE, Outcome, Retry, interpret
 from monetate_ingest.monetate.retry import RetryPolicy
 from monetate_ingest.observability import logger
 
@@ -237,6 +237,7 @@ class DataTransport:
         if deadline is not None and isinstance(auth, TokenAuth):
             auth = auth.until(deadline)
         direct_auth = auth if isinstance(auth, TokenAuth) else None
+        dialect = DATA_API if retry else DATA_API_ONCE
         attempt_number = 0
 
         def attempt(read_cap: float | None) -> Outcome:
@@ -270,7 +271,7 @@ class DataTransport:
                     "ms": round((time.monotonic() - started) * 1000, 1),
                 },
             )
-            return interpret(where, response, echo=echo)
+            return interpret(where, response, dialect=dialect, echo=echo)
 
         return self.loop.run(attempt, where=where, retry=retry, deadline=deadline)
 
