@@ -10,47 +10,26 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
-from typing import Any, NamedTuple
+from typing import Any
 from zoneinfo import ZoneInfo
 
-TextConverter = Callable[[str], Any]
-ValueConverter = Callable[[Any], Any]
+from monetate_ingest.formats.coercion.base import Absent, Converter, Invalid
+from monetate_ingest.formats.coercion.base import kind as _kind
+from monetate_ingest.formats.coercion.numbers import MAX_SAFE_INTEGER, NUMBER, non_finite
 
-
-class Invalid(ValueError):
-    """The value does not fit the type; the message completes "field 'name' …"."""
-
-
-class Absent(Exception):
-    """Nothing is left of the value: treat the field as absent."""
-
-
-class Converter(NamedTuple):
-    text: TextConverter | None  # None: keep the stripped text as is (STRING, the fast path)
-    value: ValueConverter
-
-
-#: The largest whole number a NUMBER may hold: 2**53 - 1. JSON readers hold numbers as IEEE-754
-#: doubles, which hold every integer up to this one exactly and lose digits beyond it (RFC 8259 §6
-#: calls this range the interoperable one). Decimal fractions are rounded to the nearest double, as
-#: every JSON number is; what no double holds (beyond ±1.8e308) is refused.
-MAX_SAFE_INTEGER = 2**53 - 1
-_SAFE_DIGITS = len(str(MAX_SAFE_INTEGER))
-_DOUBLE_RANGE = "±1.8e308, the largest a double holds"
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a JSON object"
-    if isinstance(value, list | tuple):
-        return "a JSON array"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    return f"a {type(value).__name__}"
+__all__ = [
+    "BOOLEAN",
+    "MAX_SAFE_INTEGER",
+    "MULTI_STRING",
+    "NUMBER",
+    "STRING",
+    "Absent",
+    "Converter",
+    "Invalid",
+    "converter_for",
+    "escape_item",
+]
 
 
 def _scalar_text(value: Any) -> str | None:
@@ -64,7 +43,7 @@ def _scalar_text(value: Any) -> str | None:
     if value is False:
         return "false"
     if value.__class__ is float and not math.isfinite(value):
-        raise _non_finite(value)
+        raise non_finite(value)
     if isinstance(value, int | float | str):
         return str(value).strip()
     return None
@@ -83,67 +62,6 @@ def _string_value(value: Any) -> str:
 
 
 STRING = Converter(None, _string_value)
-
-# --- NUMBER -----------------------------------------------------------------------------------
-
-
-def _shown(text: str) -> str:
-    return repr(text) if len(text) <= 40 else f"{text[:20]!r}…({len(text)} characters)"
-
-
-def _non_finite(value: float) -> Invalid:
-    """A JSON number no double holds (``1e400`` reads as infinity)."""
-    return Invalid(f"is out of range: it reads as {value!r}; a number must be finite, within {_DOUBLE_RANGE}")
-
-
-def _whole_out_of_range(text: str) -> Invalid:
-    return Invalid(
-        f"is out of range: {_shown(text)} is a whole number beyond ±{MAX_SAFE_INTEGER:,}, the largest a "
-        "double holds exactly (use a STRING field for ids and codes)"
-    )
-
-
-def _number_text(text: str) -> int | float:
-    if text.isascii() and "_" not in text:  # int()/float() also take '1_000' and non-ASCII digits
-        whole = "." not in text and "e" not in text and "E" not in text
-        if whole and len(text) > _SAFE_DIGITS - 1:  # maybe beyond 2**53; never int() 5,000 digits
-            digits = text[1:] if text[:1] in "+-" else text
-            if digits.isdigit():
-                if len(digits.lstrip("0")) > _SAFE_DIGITS or abs(int(digits)) > MAX_SAFE_INTEGER:
-                    raise _whole_out_of_range(text)
-                return int(text)
-        try:
-            if whole:
-                return int(text)
-            number = float(text)
-        except ValueError:
-            pass
-        else:
-            if math.isfinite(number):
-                return number
-            raise Invalid(f"is out of range: {_shown(text)} is a number beyond {_DOUBLE_RANGE}")
-    hint = ""
-    if "," in text:
-        hint = " (remove thousands separators and write decimals with '.')"
-    elif text.lower().lstrip("+-") in ("nan", "inf", "infinity"):
-        hint = " (only finite numbers are allowed)"
-    raise Invalid(f"is not a number: {_shown(text)}{hint}")
-
-
-def _number_value(value: Any) -> int | float:
-    cls = value.__class__
-    if cls is int:
-        if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
-            return value  # type: ignore[no-any-return]
-        raise _whole_out_of_range(str(value))
-    if cls is float:
-        if not math.isfinite(value):
-            raise _non_finite(value)
-        return value  # type: ignore[no-any-return]
-    raise Invalid(f"is {_kind(value)}, expected a number")
-
-
-NUMBER = Converter(_number_text, _number_value)
 
 # --- BOOLEAN ----------------------------------------------------------------------------------
 
