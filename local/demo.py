@@ -69,7 +69,7 @@ def client_path(stack: LocalStack) -> None:
     print(f"  token minted: {client.tokens.mints} (valid {monetate_from_env().token_ttl} s; never printed)")
     client.post_rows("customers", [{"customer_id": "C0001", "email": "first@example.com", "vip": True}])
     print("  posted 1 row to /data/customers/")
-    record = client.get_record("customers", "C0001")  # the sandbox's GET, never the real one
+    (record,) = client.get_record("customers", "C0001")  # the sandbox's GET, never the real one
     show("read back C0001 (sandbox single-record GET)", record)
     time.sleep(1.05)  # the single-record GET allows one request per second
 

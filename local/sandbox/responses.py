@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 REASONS = {
     200: "OK", 201: "Created", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
@@ -22,14 +22,21 @@ class Answer:
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
     username: str | None = None
+    #: ``endpoint``, ``fault`` (the fault injector) or ``sandbox_error`` (see :mod:`.exchanges`).
+    origin: Literal["endpoint", "fault", "sandbox_error"] = "endpoint"
+    #: What the exchange log keeps instead of ``body`` (the token refresh: the token masked).
+    recorded_body: bytes | None = None
+
+    def header_items(self) -> list[tuple[str, str]]:
+        """Every header the answer carries, as sent."""
+        return [("Content-Type", self.content_type), ("Content-Length", str(len(self.body))),
+                *self.headers.items()]
 
     def encode(self, *, close: bool) -> bytes:
         """Status line, headers and body as one buffer (one write, no Nagle stall)."""
         lines = [
             f"HTTP/1.1 {self.status} {REASONS.get(self.status, 'Unknown')}",
-            f"Content-Type: {self.content_type}",
-            f"Content-Length: {len(self.body)}",
-            *(f"{k}: {v}" for k, v in self.headers.items()),
+            *(f"{k}: {v}" for k, v in self.header_items()),
         ]
         if close:
             lines.append("Connection: close")

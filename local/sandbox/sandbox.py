@@ -10,6 +10,7 @@ from typing import Any
 
 from .api import Api
 from .faults import FaultConfig
+from .paging import DEFAULT_PAGE_SIZE
 from .requestlog import LoggedRequest, RequestLog
 from .rules import RuleError
 from .server import SandboxHTTPServer, serve_in_thread
@@ -21,11 +22,12 @@ class MonetateSandbox:
 
     def __init__(
         self, retailer: str = "acme", environment: str = "production", *, port: int = 0,
-        name_failing_rows: bool = False, validate_rows: bool = True,
+        name_failing_rows: bool = False, validate_rows: bool = True, page_size: int = DEFAULT_PAGE_SIZE,
         clock: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.retailer, self.environment = retailer, environment
-        self._api = Api(retailer, environment, clock=clock, name_failing_rows=name_failing_rows)
+        self._api = Api(retailer, environment, clock=clock, name_failing_rows=name_failing_rows,
+                        page_size=page_size)
         self._api.validate_rows = validate_rows
         self._log = RequestLog()
         self._monotonic = monotonic

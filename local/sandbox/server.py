@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from . import exchanges
 from .api import Api, Request
 from .requestlog import LoggedRequest, RequestLog
 from .responses import Answer, error
@@ -68,21 +69,42 @@ class SandboxHandler(BaseHTTPRequestHandler):
         server = self.server
         started = server.monotonic()
         parts = urlsplit(self.path)
-        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        query = dict(pairs)
         body, problem = self._read_body()
         if problem is not None:
             answer = problem
         else:
+            names = [k for k, _ in pairs]
             request = Request(self.command, parts.path, query, self.headers.get("Authorization"),
-                              body, started)
+                              body, started, f"http://127.0.0.1:{server.server_address[1]}",
+                              tuple(sorted({k for k in names if names.count(k) > 1})))
             try:
                 answer = server.api.handle(request)
             except Exception as exc:  # a sandbox bug must still answer in the envelope
                 answer = error(500, f"sandbox error: {type(exc).__name__}")
+                answer.origin = "sandbox_error"
         # Logged before the answer goes out, so a client that has its answer finds it in the log.
         server.log.append(LoggedRequest(self.command, parts.path, query, answer.status, started,
                                         server.monotonic(), answer.username))
+        if exchanges.active():
+            self._publish(parts.path, pairs, body, answer)
         self.wfile.write(answer.encode(close=self.close_connection))
+
+    def _publish(self, path: str, pairs: list[tuple[str, str]], body: bytes, answer: Answer) -> None:
+        api = self.server.api
+        headers = tuple(
+            (k, exchanges.redact_authorization(v) if k.lower() == "authorization" else v)
+            for k, v in self.headers.items()
+        )
+        exchanges.publish(exchanges.Exchange(
+            base_url=f"http://127.0.0.1:{self.server.server_address[1]}",
+            retailer=api.retailer, environment=api.environment,
+            method=self.command, path=path, query=tuple(pairs), headers=headers, body=body,
+            status=answer.status, answer_headers=tuple(answer.header_items()),
+            answer_body=answer.body if answer.recorded_body is None else answer.recorded_body,
+            origin=answer.origin, dataset=api.dataset_for(path), rows_checked=api.validate_rows,
+        ))
 
     def _read_body(self) -> tuple[bytes, Answer | None]:
         raw = self.headers.get("Content-Length")

@@ -29,8 +29,9 @@ class _Dataset:
     schema: dict[str, Any]
     rules: RowRules
     rows: list[dict[str, Any]] = field(default_factory=list)
+    #: When each row was last written (a counter): newest first for the single-record GET.
+    written: list[int] = field(default_factory=list)
     by_unique_key: dict[Any, int] = field(default_factory=dict)
-    by_identifier: dict[Any, int] = field(default_factory=dict)
     uploads: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=UPLOAD_HISTORY))
 
 
@@ -42,6 +43,7 @@ class Store:
         self._lock = threading.Lock()
         self._sets: dict[str, _Dataset] = {}
         self._next_id = 1
+        self._writes = 0
 
     # ---- schemas ---------------------------------------------------------------------------
 
@@ -99,55 +101,42 @@ class Store:
         """Store rows (replace by unique key, else append) and log an upload. NotFound."""
         with self._lock:
             dataset = self._dataset(name)
-            unique_key, identifier = dataset.rules.unique_key, dataset.rules.identifier
-            stored, by_uk, by_id = dataset.rows, dataset.by_unique_key, dataset.by_identifier
-            self._upsert_each(rows, stored, by_uk, by_id, unique_key, identifier)
+            unique_key = dataset.rules.unique_key
+            stored, written, by_uk = dataset.rows, dataset.written, dataset.by_unique_key
+            for row in rows:
+                if row.__class__ is not dict:
+                    continue
+                self._writes += 1
+                key = row.get(unique_key) if unique_key else None
+                position = by_uk.get(key) if key is not None and isinstance(key, _HASHABLE) else None
+                if position is None:
+                    if key is not None and isinstance(key, _HASHABLE):
+                        by_uk[key] = len(stored)
+                    stored.append(row)
+                    written.append(self._writes)
+                else:
+                    stored[position], written[position] = row, self._writes
             now = iso(self._clock())
             dataset.uploads.appendleft({
                 "status": "COMPLETE", "upload_time": iso(started), "import_start_time": iso(started),
                 "import_end_time": now, "validation_errors": [], "validation_warnings": [],
-                "row_count": len(rows),
             })
         return len(rows)
 
-    @staticmethod
-    def _upsert_each(rows: list[Any], stored: list[dict[str, Any]], by_uk: dict[Any, int],
-                     by_id: dict[Any, int], unique_key: str | None, identifier: str | None) -> None:
-        """Row by row: replace by unique key, else append; the identifier points at the latest
-        (not kept when it is the unique key: :meth:`record` looks that up first)."""
-        for row in rows:
-            if row.__class__ is not dict:
-                continue
-            key = row.get(unique_key) if unique_key else None
-            if key is not None and isinstance(key, _HASHABLE):
-                position = by_uk.get(key)
-                if position is None:
-                    position = by_uk[key] = len(stored)
-                    stored.append(row)
-                else:
-                    stored[position] = row
-            else:
-                position = len(stored)
-                stored.append(row)
-            ident = row.get(identifier) if identifier and identifier != unique_key else None
-            if ident is not None and isinstance(ident, _HASHABLE):
-                by_id[ident] = position
-
-    def record(self, name: str, record_id: str) -> dict[str, Any]:
-        """The row whose unique key, else identifier, equals ``record_id``. NotFound."""
+    def records(self, name: str, record_id: str) -> list[dict[str, Any]]:
+        """The rows whose unique key, else identifier, equals ``record_id``, newest first, each
+        with every field of the schema (None where the row had none). NotFound for the schema."""
         with self._lock:
             dataset = self._dataset(name)
-            rows, identifier = dataset.rows, dataset.rules.identifier
+            rows, written, rules = dataset.rows, dataset.written, dataset.rules
             position = dataset.by_unique_key.get(record_id)
-            if position is None:
-                position = dataset.by_identifier.get(record_id)
-                if position is not None and rows[position].get(identifier) != record_id:
-                    # an upsert replaced that row with another identifier: search the rest
-                    matches = (i for i in reversed(range(len(rows))) if rows[i].get(identifier) == record_id)
-                    position = next(matches, None)
-            if position is None:
-                raise NotFound(f"no record with id {record_id!r}")
-            return copy.deepcopy(rows[position])
+            if position is not None:
+                found = [position]
+            else:
+                found = [i for i, row in enumerate(rows) if row.get(rules.identifier) == record_id]
+                found.sort(key=written.__getitem__, reverse=True)
+            fields = list(dataset.schema["fields"])
+            return [{**{f: None for f in fields}, **copy.deepcopy(rows[i])} for i in found]
 
     def uploads(self, name: str) -> list[dict[str, Any]]:
         """Upload history, newest first. NotFound."""

@@ -86,7 +86,7 @@ def test_full_path_never_logs_key_jwt_or_token(
     sandbox.expire_tokens()
     client.post_rows("customers", [{"customer_id": "c-x", "tier": "silver"}])
     sandbox.faults = FaultConfig()
-    assert client.get_record("customers", "c-x")["tier"] == "silver"
+    assert client.get_record("customers", "c-x")[0]["tier"] == "silver"
     # And a malformed secret is reported through logger.exception
     try:
         make_client(

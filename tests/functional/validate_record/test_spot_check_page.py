@@ -85,6 +85,9 @@ def front(key_pair: Any) -> Iterator[ApiFront]:
         env = {**moto.env(), **resources.function_env(retailer="acme", api_url=sandbox.url)}
         seeder = build_client(monetate_from_env(env), secrets_fetch=lambda *_a, **_k: secret)
         seeder.post_rows("customers", [ROW])
+        # two rows for C-8 (the schema has no unique key): the later one has no email
+        seeder.post_rows("customers", [{"customer_id": "C-8", "email": "old@example.com", "points": 1}])
+        seeder.post_rows("customers", [{"customer_id": "C-8", "points": 2}])
         forget_powertools_clients()
         with patched_environ(env), ApiFront(lambda_handler, api_key=API_KEY) as api:
             yield api
@@ -135,6 +138,22 @@ def test_typing_a_schema_id_and_key_shows_the_record_as_a_table(browser: Browser
     # And the markup in the data stayed text
     assert page.locator("#record img").count() == 0
     page.screenshot(path=str(tmp_path / "record.png"), full_page=True)
+
+
+def test_several_matches_show_the_first_with_every_field_and_say_how_many(browser: Browser) -> None:
+    # Given two rows stored for C-8, the newer one without an email
+    # When a person checks C-8
+    browser.check("customers", "C-8")
+    kind, text = browser.outcome()
+    # Then the page says two records matched and shows the first Monetate returned (the newer),
+    # every field of the schema, the absent ones as (empty)
+    assert kind == "ok", text
+    assert "2 records matched this id; showing the first." in text
+    table = browser.page.get_by_role("table")
+    rows = {
+        r.locator("th").inner_text(): r.locator("td").inner_text() for r in table.locator("tbody tr").all()
+    }
+    assert rows == {"customer_id": "C-8", "email": "(empty)", "points": "2", "note": "(empty)"}
 
 
 def test_the_call_went_to_the_stage_relative_api_with_the_key_header(browser: Browser) -> None:

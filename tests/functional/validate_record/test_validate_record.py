@@ -115,6 +115,39 @@ def test_200_returns_the_stored_record(stack: Stack) -> None:
     assert [(g.query["id"], g.status) for g in gets] == [("C-1001", 200)]
 
 
+def test_200_gives_the_first_of_several_matches_and_how_many(stack: Stack) -> None:
+    # Given two more rows for C-2002 (the schema has no unique key), the later without an email
+    seeder = build_client(monetate_from_env(stack.env), secrets_fetch=lambda *_a, **_k: stack.secret)
+    seeder.post_rows("customers", [{"customer_id": "C-2002", "email": "x@example.com", "points": 1}])
+    seeder.post_rows("customers", [{"customer_id": "C-2002", "points": 2}])
+    # When C-2002 is looked up
+    status, _, body = invoke("customers", "C-2002")
+    # Then the record is the first row Monetate returned (the sandbox: the latest), every field
+    # of the schema there (null where absent), and matched says 2
+    assert status == 200
+    assert body == {
+        "schema": "customers",
+        "id": "C-2002",
+        "record": {"customer_id": "C-2002", "email": None, "points": 2, "vip": None},
+        "matched": 2,
+    }
+
+
+@pytest.mark.parametrize("method", ["POST", "DELETE"])
+def test_405_with_allow_for_other_methods_never_reaches_monetate(stack: Stack, method: str) -> None:
+    # Given a request with another method on the record resource, as the function receives it
+    event = copy.deepcopy(RECORD_EVENT)
+    event["httpMethod"] = event["requestContext"]["httpMethod"] = method
+    before = time.monotonic()
+    result = lambda_handler(event, FakeLambdaContext())
+    # Then 405 with Allow: GET, and no request reached Monetate
+    headers = {k.lower(): v for k, v in (result.get("headers") or {}).items()}
+    headers.update({k.lower(): v[-1] for k, v in (result.get("multiValueHeaders") or {}).items()})
+    assert result["statusCode"] == 405 and headers["allow"] == "GET"
+    assert json.loads(result["body"])["error"] == "method_not_allowed"
+    assert [r for r in stack.sandbox.requests if r.started >= before] == []
+
+
 def test_400_for_a_bad_schema_name_never_reaches_monetate(stack: Stack) -> None:
     before = time.monotonic()
     status, _, body = invoke("drop table", "C-1")
@@ -228,14 +261,17 @@ def test_eight_concurrent_callers_are_paced_one_second_apart(stack: Stack, capfd
     # Given eight callers who will each wait up to 10 s, starting at the same instant
     barrier = threading.Barrier(8)
     results: list[int] = []
+    refusals: list[Any] = []
     lock = threading.Lock()
     before = time.monotonic()
 
     def caller(i: int) -> None:
         barrier.wait()
-        status, _, _ = invoke("customers", "C-1001" if i % 2 else "C-1002")
+        status, _, answer = invoke("customers", "C-1001" if i % 2 else "C-1002")
         with lock:
             results.append(status)
+            if status != 200:
+                refusals.append(answer)
 
     with patched_environ({"VALIDATOR_MAX_WAIT": "10"}):
         threads = [threading.Thread(target=caller, args=(i,)) for i in range(8)]
@@ -244,7 +280,7 @@ def test_eight_concurrent_callers_are_paced_one_second_apart(stack: Stack, capfd
         for t in threads:
             t.join(timeout=30)
     # Then all eight got their record
-    assert sorted(results) == [200] * 8
+    assert sorted(results) == [200] * 8, refusals
     # And the sandbox saw eight single-record GETs, at least 1.0 s apart, and never answered 429
     gets = stack.record_gets(before)
     assert len(gets) == 8

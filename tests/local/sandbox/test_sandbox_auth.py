@@ -75,6 +75,7 @@ def test_a_valid_jwt_gets_a_token_in_the_envelope(
     assert list_schemas(sandbox, data["token"]).status_code == 200
 
 
+@pytest.mark.sends_invalid_requests
 @pytest.mark.parametrize("scheme", ["Bearer", "Token", "jwt"])
 def test_any_scheme_but_jwt_is_refused(sandbox: MonetateSandbox, key: rsa.RSAPrivateKey, scheme: str) -> None:
     # Given a valid JWT sent under another scheme
@@ -85,6 +86,7 @@ def test_any_scheme_but_jwt_is_refused(sandbox: MonetateSandbox, key: rsa.RSAPri
     assert answer.json()["meta"]["errors"]
 
 
+@pytest.mark.sends_invalid_requests
 def test_a_missing_authorization_header_is_refused(sandbox: MonetateSandbox) -> None:
     # Given no Authorization header / When refreshing / Then 401
     assert refresh(sandbox, None).status_code == 401
@@ -130,6 +132,7 @@ def test_iat_must_be_within_sixty_seconds(
     assert refresh(sandbox, f"JWT {token}").status_code == status
 
 
+@pytest.mark.sends_invalid_requests
 @pytest.mark.parametrize(
     ("ttl", "status"),
     [("600", 200), ("43200", 200), ("599", 400), ("43201", 400), ("abc", 400), ("1.5", 400)],
@@ -185,6 +188,7 @@ def test_tokens_expire_at_expires_at(key: rsa.RSAPrivateKey) -> None:
     assert (before, after) == (200, 401)
 
 
+@pytest.mark.sends_invalid_requests
 @pytest.mark.parametrize("authorization", [None, "JWT abc", "Token not-a-token", "Bearer x"])
 def test_data_api_requires_a_known_token(sandbox: MonetateSandbox, authorization: str | None) -> None:
     # Given a missing, mis-schemed or unknown token
@@ -196,6 +200,7 @@ def test_data_api_requires_a_known_token(sandbox: MonetateSandbox, authorization
     assert answer.json()["meta"]["code"] == 401
 
 
+@pytest.mark.sends_invalid_requests
 def test_mints_are_counted_once_each(sandbox: MonetateSandbox, key: rsa.RSAPrivateKey) -> None:
     # Given three successful mints and one refused
     for _ in range(3):

@@ -35,7 +35,7 @@ class Monetate:
         body = request.body
         self.data_bodies.append(body.encode() if isinstance(body, str) else body)
         status = self.data_script.pop(0) if self.data_script else 201
-        return status, {"meta": {"code": status, "errors": []}, "data": {"ok": status}}, {}
+        return status, {"meta": {"code": status, "errors": []}, "data": {"schema_rows": [{"ok": status}]}}, {}
 
 
 @pytest.fixture
@@ -124,5 +124,5 @@ def test_the_single_record_get_is_never_sent_twice_even_on_401(api: Any) -> None
     # Then the GET reached Monetate once (its limit is one per second), and the stale token is gone
     assert monetate.data_auth == ["Token token-1"]
     # And the next spot check mints a fresh token and succeeds
-    assert client.get_record("s", "C1") == {"ok": 201}
+    assert client.get_record("s", "C1") == [{"ok": 201}]
     assert monetate.data_auth == ["Token token-1", "Token token-2"] and tokens.mints == 2

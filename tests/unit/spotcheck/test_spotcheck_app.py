@@ -46,14 +46,15 @@ API_KEY_VALUE = RECORD_EVENT["headers"]["x-api-key"]
 
 
 class FakeReader:
-    """Answers from a dict of records, or raises ``error``; records every call."""
+    """Answers as the client does (the rows Monetate matched) from a dict of rows, or raises
+    ``error`` (a missing key is Monetate's 404); records every call."""
 
-    def __init__(self, records: dict[tuple[str, str], dict[str, Any]] | None = None) -> None:
+    def __init__(self, records: dict[tuple[str, str], list[dict[str, Any]]] | None = None) -> None:
         self.records = records or {}
         self.error: BaseException | None = None
         self.calls: list[tuple[str, str]] = []
 
-    def get_record(self, schema: str, record_id: str) -> dict[str, Any]:
+    def get_record(self, schema: str, record_id: str) -> list[dict[str, Any]]:
         self.calls.append((schema, record_id))
         if self.error is not None:
             raise self.error
@@ -89,7 +90,7 @@ class World:
     """An app wired to fakes, and a way to call it with real-shaped events."""
 
     def __init__(self, *, max_wait: float = 2.0, upstream_error: BaseException | None = None) -> None:
-        self.reader = FakeReader({("customers", "C-1001"): {"customer_id": "C-1001", "points": 12}})
+        self.reader = FakeReader({("customers", "C-1001"): [{"customer_id": "C-1001", "points": 12}]})
         self.metrics = FakeMetrics()
         self.clock = FakeClock()
         self.pacer = Pacer(clock=self.clock, sleep=self.clock.sleep)
@@ -167,7 +168,7 @@ def test_found_record_is_returned_with_schema_and_id(world: World) -> None:
 
 def test_sample_event_is_served_as_is(world: World) -> None:
     # Given the checked-in API Gateway event, untouched
-    world.reader.records[("customers", "C-1001")] = {"customer_id": "C-1001"}
+    world.reader.records[("customers", "C-1001")] = [{"customer_id": "C-1001"}]
     # When the app resolves it
     resp = world.call(copy.deepcopy(RECORD_EVENT))
     # Then it is a lookup of its path parameters
@@ -177,7 +178,7 @@ def test_sample_event_is_served_as_is(world: World) -> None:
 
 def test_ids_come_from_api_gateway_path_parameters_even_with_a_slash(world: World) -> None:
     # Given an id holding a slash (API Gateway decoded %2F into the path parameter)
-    world.reader.records[("customers", "a/b")] = {"customer_id": "a/b"}
+    world.reader.records[("customers", "a/b")] = [{"customer_id": "a/b"}]
     # When it is looked up
     resp = world.get("customers", "a/b")
     # Then the exact id went upstream
@@ -202,7 +203,7 @@ def test_longest_allowed_schema_and_id_pass(world: World) -> None:
     ("schema", "record_id", "code"),
     [
         ("1customers", "C-1", "invalid_schema_name"),
-        ("cust-omers", "C-1", "invalid_schema_name"),
+        ("..", "C-1", "invalid_schema_name"),
         ("c" * 65, "C-1", "invalid_schema_name"),
         ("custömers", "C-1", "invalid_schema_name"),
         ("customers", "x" * 257, "invalid_id"),
@@ -254,6 +255,59 @@ def test_missing_record_is_404_naming_id_and_schema(world: World) -> None:
     # Then the message names both and warns about freshly posted records
     assert "NOPE-9" in body["message"] and "customers" in body["message"]
     assert "last few minutes" in body["message"]
+
+
+def test_an_empty_schema_rows_is_404_not_found(world: World) -> None:
+    # Given Monetate answering 200 with no row (its reference allows an empty schema_rows)
+    world.reader.records[("customers", "GONE-1")] = []
+    # When it is looked up
+    body = assert_error(world.get("customers", "GONE-1"), 404, "not_found")
+    # Then the caller reads "not found", never a found record, and the log says so (hash only)
+    assert "GONE-1" in body["message"] and "customers" in body["message"]
+    assert '"outcome":"not_found"' in world.log.getvalue().replace(" ", "")
+    assert "GONE-1" not in world.log.getvalue()
+
+
+def test_one_matching_row_is_the_record_itself_without_a_count(world: World) -> None:
+    resp = world.get("customers", "C-1001")
+    assert resp.status == 200
+    assert resp.json()["record"] == {"customer_id": "C-1001", "points": 12}
+    assert "matched" not in resp.json()
+
+
+def test_several_matching_rows_give_the_first_and_say_how_many(world: World) -> None:
+    # Given three rows for one identifier (a schema without a unique key), Monetate's order kept
+    rows = [{"customer_id": "C-7", "visit": n} for n in (3, 2, 1)]
+    world.reader.records[("visits", "C-7")] = rows
+    # When it is looked up
+    resp = world.get("visits", "C-7")
+    # Then the record is the first row, and matched says 3 rows matched
+    assert resp.status == 200
+    assert resp.json() == {"schema": "visits", "id": "C-7", "record": rows[0], "matched": 3}
+
+
+# --- 405 -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
+@pytest.mark.parametrize("path", ["/records/customers/C-1001", "/records/customers/a/b", "/"])
+def test_other_methods_on_a_known_path_are_405_with_allow(world: World, method: str, path: str) -> None:
+    # Given a request with another method than GET on the record or the page
+    event = copy.deepcopy(RECORD_EVENT if path != "/" else PAGE_EVENT)
+    event["httpMethod"], event["path"] = method, path
+    # When it is resolved
+    resp = world.call(event)
+    # Then 405 says only GET is allowed, and nothing was paced or sent upstream
+    body = assert_error(resp, 405, "method_not_allowed")
+    assert resp.headers["allow"] == "GET"
+    assert method in body["message"]
+    assert world.reader.calls == [] and world.pacer.granted == 0
+
+
+def test_another_method_on_an_unknown_path_stays_404(world: World) -> None:
+    event = copy.deepcopy(PAGE_EVENT)
+    event["httpMethod"], event["path"] = "POST", "/nothing/here"
+    assert_error(world.call(event), 404, "no_such_route")
 
 
 # --- 429 -------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 #: ``new_session`` and ``EnvironmentOnceSession`` are transport's, importable from here as before.
 __all__ = ["EnvironmentOnceSession", "MonetateClient", "new_session"]
 
-_MAX_PAGES = 100
+_MAX_PAGES = 1000
 
 
 class MonetateClient:
@@ -129,10 +129,22 @@ class MonetateClient:
         path = f"/data/{_q(schema)}/"
         return self._dict(self._call("POST", path, body=body, echo=True, deadline=deadline))
 
-    def get_record(self, schema: str, record_id: str) -> dict[str, Any]:
-        """``GET /data/{schema}/?id=…`` once, never retried (Monetate allows 1 per second)."""
-        data = self._call("GET", f"/data/{_q(schema)}/", params={"id": record_id}, retry=False)
-        return self._dict(data)
+    def get_record(self, schema: str, record_id: str) -> list[dict[str, Any]]:
+        """``GET /data/{schema}/?id=…`` once, never retried (Monetate allows 1 per second).
+
+        Returns the rows Monetate matched: its ``data`` is ``{"schema_rows": [<record>, ...]}``
+        (the reference's ``example_schemaData``), possibly empty. Any other shape is an
+        :class:`UnexpectedResponseError`, never passed on as if it were a record.
+        """
+        path = f"/data/{_q(schema)}/"
+        data = self._call("GET", path, params={"id": record_id}, retry=False)
+        rows = data.get("schema_rows") if isinstance(data, dict) else None
+        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+            raise UnexpectedResponseError(
+                f"GET {_path(self.base + path)}: expected data {{\"schema_rows\": [<record>, ...]}}",
+                url=self.base + path,
+            )
+        return rows
 
     def upload_history(self, schema: str) -> list[dict[str, Any]]:
         """``GET /upload/{schema}/``, most recent first."""
@@ -141,25 +153,41 @@ class MonetateClient:
     # --- calls -------------------------------------------------------------------------------
 
     def _list(self, path: str) -> list[dict[str, Any]]:
+        """Every item of a list endpoint: ``meta.next`` followed as given until there is none.
+
+        Never a silently partial list: a ``next`` to another origin (the token would go there),
+        one already fetched (a loop) or more than ``_MAX_PAGES`` pages raise
+        :class:`UnexpectedResponseError`.
+        """
         items: list[dict[str, Any]] = []
         url: str | None = self.base + path
-        for _ in range(_MAX_PAGES):
-            if url is None:
-                break
+        seen: set[str] = set()
+        while url is not None:
+            if len(seen) >= _MAX_PAGES:
+                raise UnexpectedResponseError(f"GET {_path(url)}: more than {_MAX_PAGES} pages", url=url)
+            seen.add(url)
             data, meta = self._call_with_meta("GET", url)
             if not isinstance(data, list):
                 raise UnexpectedResponseError(f"GET {_path(url)}: expected a list in data", url=url)
             items.extend(data)
-            url = self._next_page(url, meta)
+            url = self._next_page(url, meta, seen)
         return items
 
-    def _next_page(self, url: str, meta: Any) -> str | None:
+    def _next_page(self, url: str, meta: Any, seen: set[str]) -> str | None:
         nxt = meta.get("next") if isinstance(meta, dict) else None
-        if not isinstance(nxt, str) or not nxt:
+        if nxt is None or nxt == "":
             return None
-        target = urljoin(url, nxt)
-        same_origin = urlsplit(target)[:2] == urlsplit(self.base)[:2]
-        return target if same_origin and target != url else None
+        target = urljoin(url, nxt) if isinstance(nxt, str) else None
+        if target is None:
+            why = "not a URL"
+        elif urlsplit(target)[:2] != urlsplit(self.base)[:2]:
+            why = "on another origin"
+        elif target in seen:
+            why = "a page already read"
+        else:
+            return target
+        message = f"GET {_path(url)}: meta.next is {why}; the list is incomplete"
+        raise UnexpectedResponseError(message, url=url)
 
     @staticmethod
     def _dict(data: Any) -> dict[str, Any]:

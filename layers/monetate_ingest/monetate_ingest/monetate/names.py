@@ -1,6 +1,6 @@
 """Monetate schema (dataset) names, checked before any of them reaches a URL.
 
-The rule (DESIGN.md "Schema names"): a letter first, then letters, digits, ``_`` or ``-``, at most
+The rule: a letter first, then letters, digits, ``_`` or ``-``, at most
 64 characters, ASCII only (the reference's pattern is ``^[A-Za-z][A-Za-z0-9_]*$``; its text also
 allows hyphens, and we follow the text so that no existing dataset is refused). So ``.``, ``..``,
 ``/``, ``%``, ``?``, ``#`` and spaces never reach a path, where they could turn a schema's URL into
