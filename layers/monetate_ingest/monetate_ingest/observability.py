@@ -11,7 +11,7 @@ import functools
 import inspect
 import os
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
@@ -73,3 +73,12 @@ class LazyTracer:
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 tracer = LazyTracer(SERVICE)
+
+
+class MetricsSink(Protocol):
+    """Where the package's counts go (Powertools metrics in Lambda, a fake in tests).
+
+    ``schema``: the count also goes out with a ``schema`` dimension.
+    """
+
+    def count(self, name: str, value: float = 1, *, schema: str | None = None) -> None: ...

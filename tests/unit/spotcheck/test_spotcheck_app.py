@@ -68,7 +68,7 @@ class FakeMetrics:
     def __init__(self) -> None:
         self.added: list[tuple[str, float]] = []
 
-    def add_metric(self, name: str, unit: Any, value: float) -> None:
+    def count(self, name: str, value: float = 1, *, schema: str | None = None) -> None:
         self.added.append((name, value))
 
     def names(self) -> list[str]:

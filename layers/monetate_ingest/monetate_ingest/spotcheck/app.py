@@ -29,13 +29,14 @@ from typing import Any, Protocol
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.metrics import MetricUnit
 
+from monetate_ingest.observability import MetricsSink
 from monetate_ingest.observability import logger as default_logger
 from monetate_ingest.observability import metrics as default_metrics
+from monetate_ingest.once import Once
 from monetate_ingest.spotcheck.pacing import Pacer
 from monetate_ingest.spotcheck.page import spot_check_page
 from monetate_ingest.spotcheck.responses import (
     SECURITY_HEADERS,
-    MetricsSink,
     error_response,
     register_error_handlers,
 )
@@ -90,7 +91,7 @@ def default_upstream() -> Upstream:
 
 
 class LockedMetrics:
-    """Serialises ``add_metric`` and ``flush`` on a shared Powertools ``Metrics``.
+    """Serialises counts and ``flush`` on a shared Powertools ``Metrics``.
 
     A Lambda container runs one invocation at a time, but the local front and the tests run the
     handler from several threads at once; Powertools' metric set is a plain dict.
@@ -100,9 +101,10 @@ class LockedMetrics:
         self._metrics = metrics
         self._lock = threading.Lock()
 
-    def add_metric(self, name: str, unit: Any, value: float) -> None:
-        with self._lock:
-            self._metrics.add_metric(name=name, unit=unit, value=value)
+    def count(self, name: str, value: float = 1, *, schema: str | None = None) -> None:
+
+        with self._lock:  # the validator's counts carry no schema dimension
+            self._metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
     def flush(self) -> None:
         """Publish what was added (EMF on stdout); nothing, and no warning, when nothing was."""
@@ -139,7 +141,7 @@ def create_app(
     def lookup(schema: str, record_id: str) -> Response[Any]:
         validate_schema_name(schema)
         validate_record_id(record_id)
-        sink.add_metric("SpotChecks", MetricUnit.Count, 1)
+        sink.count("SpotChecks")
         ready = upstream()
         the_pacer.acquire(ready.max_wait)
         started = clock()
@@ -218,23 +220,16 @@ def make_handler(
 
     log = default_logger if logger is None else logger
     sink = METRICS if metrics is None else metrics
-    built: list[APIGatewayRestResolver] = []
-    lock = threading.Lock()
     # Powertools keeps the current event in class-level state: a resolver is not re-entrant across
     # threads. Lambda never runs two invocations in one container at once; the local front and the
     # tests do, and this lock makes them behave like one container (reserved concurrency 1).
     invocation = threading.Lock()
 
-    def resolver() -> APIGatewayRestResolver:
-        if not built:
-            with lock:
-                if not built:
-                    built.append(create_app(upstream, pacer=pacer, metrics=sink, logger=log))
-        return built[0]
+    resolver = Once(lambda: create_app(upstream, pacer=pacer, metrics=sink, logger=log))
 
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         try:
-            return resolver().resolve(event, context)
+            return resolver.get().resolve(event, context)
         finally:
             sink.flush()
 

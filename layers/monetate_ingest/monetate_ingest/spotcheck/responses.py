@@ -23,11 +23,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import requests
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.metrics import MetricUnit
 
 from monetate_ingest.errors import ConfigurationError
 from monetate_ingest.monetate.exceptions import (
@@ -38,6 +37,7 @@ from monetate_ingest.monetate.exceptions import (
     NotFoundError,
     RateLimitedError,
 )
+from monetate_ingest.observability import MetricsSink
 from monetate_ingest.spotcheck.pacing import PaceExceeded
 from monetate_ingest.spotcheck.validation import (
     ALLOWED_METHODS,
@@ -56,12 +56,6 @@ LIMIT_SENTENCE = (
     "Monetate allows one record lookup per second for everyone using this API together, "
     "for manual spot checks only"
 )
-
-
-class MetricsSink(Protocol):
-    """What the validator needs from Powertools ``Metrics``."""
-
-    def add_metric(self, name: str, unit: Any, value: float) -> None: ...
 
 
 def error_response(
@@ -90,7 +84,7 @@ def register_error_handlers(app: APIGatewayRestResolver, sink: MetricsSink, log:
         return error_response(400, exc.code, exc.message)
 
     def slow_down(code: str, reason: str, retry_after: float | None) -> Response[Any]:
-        sink.add_metric("SpotChecksThrottled", MetricUnit.Count, 1)
+        sink.count("SpotChecksThrottled")
         seconds = retry_after_seconds(retry_after)
         message = f"slow down: {reason}. Try again in {seconds} s."
         return error_response(429, code, message, headers={"Retry-After": str(seconds)})
@@ -128,7 +122,7 @@ def register_error_handlers(app: APIGatewayRestResolver, sink: MetricsSink, log:
         return error_response(400, "monetate_bad_request", f"Monetate refused the lookup (400): {summary}")
 
     def key_revoked(exc: KeyRevokedError) -> Response[Any]:
-        sink.add_metric("KeyRevoked", MetricUnit.Count, 1)
+        sink.count("KeyRevoked")
         log.error("Monetate API key revoked", extra={"error": str(exc)})
         return error_response(
             502,
