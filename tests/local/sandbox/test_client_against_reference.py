@@ -93,13 +93,13 @@ def test_get_record_gives_every_row_that_matched(
 def test_lists_are_read_across_pages(key_pair: Any, make_secret: Callable[..., str]) -> None:
     # Given a sandbox with 5 schemas in pages of 2
     from monetate_ingest.monetate.factory import build_client
-    from monetate_ingest.settings import Settings
+    from monetate_ingest.settings import MonetateSettings
 
     with MonetateSandbox("acme", page_size=2) as sb:
         sb.register_key("api-123-example", key_pair.public_pem)
         for i in range(5):
             sb.add_schema({**VISITS, "name": f"v{i}"})
-        settings = Settings(retailer="acme", secret_id="s", api_url=sb.url, token_ttl=3600)
+        settings = MonetateSettings(retailer="acme", secret_id="s", api_url=sb.url, token_ttl=3600)
         client = build_client(settings, secrets_fetch=lambda *_a, **_k: make_secret(), sleep=lambda _s: None)
         # When the schemas and the schema types (11, so 6 pages) are listed
         names = [s["name"] for s in client.list_schemas()]
