@@ -36,7 +36,7 @@ SAMPLE_PARAMETERS: dict[str, str] = {
     "MonetateSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:monetate/api-AbCdEf",
 }
 
-#: logical id -> (code folder, handler): DESIGN.md's handler contract.
+#: logical id -> (code folder, handler): the handler contract (docs/ARCHITECTURE.md "Contracts").
 CONTRACT_FUNCTIONS: dict[str, tuple[str, str]] = {
     "IngestFileFunction": ("functions/ingest_file/", "app.lambda_handler"),
     "PostRecordsFunction": ("functions/post_records/", "app.lambda_handler"),
