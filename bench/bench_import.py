@@ -1,5 +1,6 @@
 """Handler import time versus ``import boto3`` alone (a cold-start proxy), each in a fresh
-interpreter, median of several runs. DESIGN.md's budget: at most 2.5 times ``import boto3``.
+interpreter, median of several runs. The budget (docs/ARCHITECTURE.md "Package"): at most 2.5 times
+``import boto3``.
 
     python -m bench.bench_import
 """

@@ -16,7 +16,9 @@ Our rules, on the transformed template:
   AWS's own definitions for the same reason;
 * encryption at rest on every bucket, queue and table; the bucket has a TLS-only bucket policy and
   blocks public access; queues deny non-TLS access;
-* every log group has a retention; every API method has an integration.
+* every log group has a retention; every API method has an integration;
+* the table of contents at the top agrees with the section headers and the resources under them
+  (``scripts/template_toc.py``).
 
 ``transform_template()`` and ``load_template()`` are shared with ``tests/functional``.
 """
@@ -30,13 +32,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from scripts.template_toc import toc_problems
+
 #: Parameter values used for the offline transform (only those without defaults are required).
 SAMPLE_PARAMETERS: dict[str, str] = {
     "RetailerShortname": "acme",
     "MonetateSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:monetate/api-AbCdEf",
 }
 
-#: logical id -> (code folder, handler): DESIGN.md's handler contract.
+#: logical id -> (code folder, handler): the handler contract (docs/ARCHITECTURE.md "Contracts").
 CONTRACT_FUNCTIONS: dict[str, tuple[str, str]] = {
     "IngestFileFunction": ("functions/ingest_file/", "app.lambda_handler"),
     "PostRecordsFunction": ("functions/post_records/", "app.lambda_handler"),
@@ -357,7 +361,8 @@ def check(path: str | Path) -> list[str]:
         cfn = transform_template(raw)
     except TemplateCheckError as exc:
         return exc.problems
-    return check_contract(raw, cfn) + check_policies(cfn) + check_encryption(cfn) + check_api(cfn)
+    contents = [f"contents: {p}" for p in toc_problems(Path(path).read_text(encoding="utf-8"))]
+    return check_contract(raw, cfn) + check_policies(cfn) + check_encryption(cfn) + check_api(cfn) + contents
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -380,7 +385,10 @@ def main(argv: list[str] | None = None) -> int:
     for res in cfn["Resources"].values():
         kinds[res["Type"]] = kinds.get(res["Type"], 0) + 1
     summary = ", ".join(f"{n} {k.split('::', 1)[1]}" for k, n in sorted(kinds.items()))
-    print(f"template_check: {path}: OK (SAM transform, contract, least privilege, encryption) - {summary}")
+    print(
+        f"template_check: {path}: OK (SAM transform, contract, least privilege, encryption, contents)"
+        f" - {summary}"
+    )
     return 0
 
 

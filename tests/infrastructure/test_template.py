@@ -1,7 +1,8 @@
 """template.yaml: the deployed shape, asserted on the template as written and after the SAM transform.
 
 Offline: the strict SAM transform runs through ``scripts.template_check`` (no AWS call). The
-contract is DESIGN.md (handlers, environment, S3 layout) and the issues' template items.
+contract is docs/ARCHITECTURE.md "Contracts" (handlers, environment, S3 layout) and the issues'
+template items.
 """
 
 from __future__ import annotations

@@ -244,13 +244,15 @@ def test_push_draws_a_progress_bar_on_a_terminal(stack: LocalStack, tmp_path: Pa
     # When it is pushed
     code = main(["push", str(data), "--schema", "push_bar", "--batch-rows", "100"], out=out, err=err)
 
-    # Then the bar was redrawn in place and ends at 100% with the final counts and a newline
+    # Then the bar was redrawn in place and ends at 100% of the file with the final counts and a newline
     assert code == 0, err.getvalue()
     drawn = err.getvalue()
-    assert drawn.startswith("\r[") and drawn.endswith("\n") and drawn.count("\n") == 1
+    assert drawn.startswith("\rbar.csv:") and drawn.endswith("\n") and drawn.count("\n") == 1
     final = drawn.rstrip("\n").rsplit("\r", 1)[-1]
-    assert final.startswith("[########################] 100.0%  read 3,000  posted 3,000  rejected 0")
-    assert final.rstrip().endswith("rows/s")
+    assert final.startswith("bar.csv: 100%|")
+    done = re.search(r"\| (\S+)/(\S+) \[", final)  # bytes read / the file's size, e.g. 108k/108k
+    assert done is not None and done.group(1) == done.group(2) == "108k"
+    assert final.endswith("read 3,000  posted 3,000  rejected 0]")
     # And with --quiet nothing is drawn
     err_quiet = Terminal()
     assert main(["push", str(data), "--schema", "push_bar", "-q"], out=io.StringIO(), err=err_quiet) == 0

@@ -1,5 +1,5 @@
 """The operator CLI without the network: argument parsing and its errors, settings overrides,
-report-key mapping, the progress bar, the report summary and the local S3/SQS stand-ins."""
+report-key mapping, the report summary and the local S3/SQS stand-ins."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from monetate_ingest.cli.check import iso_utc, token_expiry
 from monetate_ingest.cli.common import CliError, Context, table
 from monetate_ingest.cli.local_io import FileQueue, LocalFileRef, LocalS3
 from monetate_ingest.cli.ops import report_location
-from monetate_ingest.cli.progress import ProgressBar, Sample
 from monetate_ingest.cli.summary import describe
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -34,14 +33,6 @@ def parse_error(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
     err = capsys.readouterr().err
     assert "usage: monetate-ingest" in err
     return err.strip().splitlines()[-1]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 # --- parsing ---------------------------------------------------------------------------------
@@ -371,46 +362,6 @@ def test_token_expiry_reads_the_providers_expiry_and_never_needs_the_token() -> 
 def test_table_aligns_columns_and_shows_flags() -> None:
     text = table(("NAME", "FLAG", "N"), [("a", True, 1200), ("long_name", False, None)])
     assert text.splitlines() == ["  NAME       FLAG  N", "  a          yes   1,200", "  long_name"]
-
-
-# --- progress bar ----------------------------------------------------------------------------
-
-
-def test_progress_bar_renders_fraction_counts_and_rate() -> None:
-    clock = Clock()
-    bar = ProgressBar(io.StringIO(), 1000, clock=clock)
-    clock.now += 2
-    line = bar.render(Sample(bytes_read=500, read=400, posted=390, rejected=10))
-    assert line == "[############------------]  50.0%  read 400  posted 390  rejected 10  200 rows/s"
-    assert "parked 5" in bar.render(Sample(parked=5))
-    dry = ProgressBar(io.StringIO(), 0, clock=clock, dry_run=True)
-    assert dry.render(Sample(read=3, posted=3)).startswith(
-        "[------------------------]   0.0%  read 3  valid 3"
-    )
-
-
-def test_progress_bar_redraws_at_most_five_times_a_second() -> None:
-    # Given a bar on a terminal-like stream and a controllable clock
-    clock, stream = Clock(), io.StringIO()
-    bar = ProgressBar(stream, 100, clock=clock)
-    # When updated 50 times over one second
-    drawn = 0
-    for i in range(50):
-        drawn += bar.update(Sample(bytes_read=i, read=i))
-        clock.now += 0.02
-    bar.close(Sample(bytes_read=100, read=100))
-    # Then at most 5 redraws (plus the final one), each on the same line, ended by one newline
-    assert drawn <= 5
-    assert bar.draws == drawn + 1
-    assert stream.getvalue().count("\r") == bar.draws and stream.getvalue().endswith("rows/s\n")
-
-
-def test_disabled_progress_bar_writes_nothing() -> None:
-    stream = io.StringIO()
-    bar = ProgressBar(stream, 100, enabled=False)
-    assert bar.update(Sample(read=1)) is False
-    bar.close(Sample(read=1))
-    assert stream.getvalue() == ""
 
 
 # --- local stand-ins -------------------------------------------------------------------------

@@ -1,19 +1,25 @@
-"""A dependency-free progress line on stderr: ``[#####-----]  50%  read … posted … rows/s``.
+"""The ``push`` progress bar on stderr, drawn by tqdm: bytes of the file read, then the row counts.
 
-Redrawn at most 5 times a second by a background ticker that samples the run; off when the stream
-is not a terminal (or with ``--quiet``), so logs and CI output stay clean.
+``push bar.csv:  50%|█████     | 1.00M/2.00M [00:01<00:01, 1.00MB/s, read 400  posted 390  rejected 10]``
+
+tqdm is a CLI-only dependency (``requirements-dev.txt``, pyproject's ``cli`` extra);
+the Lambda layer does not ship it, so it is imported only when a bar is actually drawn, never when
+this module is imported. Off when the stream is not a terminal (or with ``--quiet``), so logs and
+CI output stay clean. A background :class:`Ticker` samples the run; tqdm throttles the redraws.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 MIN_INTERVAL = 0.2  # seconds: at most 5 redraws per second
-BAR_WIDTH = 24
+MISSING_TQDM = "progress bar off: tqdm is not installed (pip install tqdm, or use --quiet to hide this)"
 
 
 @dataclass(frozen=True)
@@ -27,8 +33,17 @@ class Sample:
     parked: int = 0
 
 
+def counts_text(sample: Sample, *, dry_run: bool = False) -> str:
+    """The counts after the bar: ``read 400  posted 390  rejected 10`` (``valid`` on a dry run)."""
+    posted = "valid" if dry_run else "posted"
+    text = f"read {sample.read:,}  {posted} {sample.posted:,}  rejected {sample.rejected:,}"
+    if sample.parked:
+        text += f"  parked {sample.parked:,}"
+    return text
+
+
 class ProgressBar:
-    """Renders :class:`Sample` s to ``stream`` on one line, throttled to ``min_interval``."""
+    """One tqdm bar over the file's bytes, with :func:`counts_text` as its postfix."""
 
     def __init__(
         self,
@@ -37,57 +52,51 @@ class ProgressBar:
         *,
         enabled: bool = True,
         dry_run: bool = False,
-        clock: Callable[[], float] = time.monotonic,
+        label: str = "push",
         min_interval: float = MIN_INTERVAL,
     ) -> None:
-        self.stream = stream
-        self.total = max(0, total_bytes)
-        self.enabled = enabled
         self.dry_run = dry_run
-        self.clock = clock
-        self.min_interval = min_interval
-        self.started = clock()
-        self._last_draw: float | None = None
-        self._last_len = 0
-        self.draws = 0
-
-    def render(self, sample: Sample, now: float | None = None) -> str:
-        elapsed = (self.clock() if now is None else now) - self.started
-        fraction = min(1.0, sample.bytes_read / self.total) if self.total else 0.0
-        filled = round(fraction * BAR_WIDTH)
-        bar = "#" * filled + "-" * (BAR_WIDTH - filled)
-        rate = sample.read / elapsed if elapsed > 0 else 0.0
-        posted = "valid" if self.dry_run else "posted"
-        text = (
-            f"[{bar}] {fraction * 100:5.1f}%  read {sample.read:,}  {posted} {sample.posted:,}  "
-            f"rejected {sample.rejected:,}"
+        self._bar: tqdm[None] | None = None
+        if not enabled:
+            return
+        try:
+            from tqdm import tqdm  # here, not at the top: the Lambda handlers never import tqdm
+        except ImportError:
+            stream.write(MISSING_TQDM + "\n")
+            stream.flush()
+            return
+        self._bar = tqdm(
+            total=max(0, total_bytes) or None,
+            desc=f"{label} (dry run)" if dry_run else label,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            file=stream,
+            mininterval=min_interval,
+            dynamic_ncols=True,
+            leave=True,
         )
-        if sample.parked:
-            text += f"  parked {sample.parked:,}"
-        return f"{text}  {rate:,.0f} rows/s"
 
-    def update(self, sample: Sample, *, force: bool = False) -> bool:
-        """Redraw if enabled and ``min_interval`` has passed (or ``force``); True when drawn."""
-        if not self.enabled:
-            return False
-        now = self.clock()
-        if not force and self._last_draw is not None and now - self._last_draw < self.min_interval:
-            return False
-        line = self.render(sample, now)
-        pad = " " * max(0, self._last_len - len(line))
-        self.stream.write("\r" + line + pad)
-        self.stream.flush()
-        self._last_len = len(line)
-        self._last_draw = now
-        self.draws += 1
-        return True
+    @property
+    def enabled(self) -> bool:
+        """True while a bar is drawn (enabled, tqdm importable, not yet closed)."""
+        return self._bar is not None
+
+    def update(self, sample: Sample) -> None:
+        """Move the bar to ``sample``; tqdm redraws at most once per ``min_interval``."""
+        if self._bar is None:
+            return
+        self._bar.set_postfix_str(counts_text(sample, dry_run=self.dry_run), refresh=False)
+        self._bar.update(max(0, sample.bytes_read - self._bar.n))
 
     def close(self, sample: Sample) -> None:
         """Draw the final state and end the line."""
-        if self.enabled:
-            self.update(sample, force=True)
-            self.stream.write("\n")
-            self.stream.flush()
+        if self._bar is None:
+            return
+        bar, self._bar = self._bar, None
+        bar.set_postfix_str(counts_text(sample, dry_run=self.dry_run), refresh=False)
+        bar.n = max(bar.n, sample.bytes_read)
+        bar.close()
 
 
 class Ticker:

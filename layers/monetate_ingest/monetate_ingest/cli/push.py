@@ -1,4 +1,4 @@
-"""``push FILE --schema NAME``: the IngestFile pipeline on a local file, with a progress bar.
+"""``push FILE --schema NAME``: the IngestFile pipeline on a local file, with a progress bar (tqdm).
 
 :class:`~monetate_ingest.ingest.job.FileIngest` runs unchanged over local stand-ins of S3 (the
 file, its report and rejects next to it, scratch parts in a temporary directory) and an in-memory
@@ -83,6 +83,7 @@ def run(ctx: Context) -> int:
             stat.st_size,
             enabled=not args.quiet and stream_is_tty(ctx.err),
             dry_run=ref.dry_run,
+            label=path.name,
         )
 
         def sample() -> Sample:
