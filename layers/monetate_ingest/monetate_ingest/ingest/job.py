@@ -15,15 +15,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from monetate_ingest.delivery.batching import Batcher
+from monetate_ingest.delivery.batching import Batch, Batcher
 from monetate_ingest.delivery.bisection import PartialDeliveryError
+from monetate_ingest.errors import SettingsError
 from monetate_ingest.formats.coercion import RowCoercer
 from monetate_ingest.formats.exceptions import FileFormatError, UnknownColumnsError
 from monetate_ingest.formats.readers import RowSource, SourceRow, open_rows
 from monetate_ingest.formats.readers.csv_rows import CsvRows
+from monetate_ingest.ingest.budget import Budget
 from monetate_ingest.ingest.checkpoints import Checkpoint, CheckpointStore
 from monetate_ingest.ingest.columns import ColumnPolicy
-from monetate_ingest.ingest.parking import park_undelivered
+from monetate_ingest.ingest.parking import park_rows, park_undelivered
+from monetate_ingest.ingest.record_keys import KeyReader, key_field
 from monetate_ingest.ingest.rejects import reject_line
 from monetate_ingest.ingest.report import Counts, Report, utc_now
 from monetate_ingest.ingest.s3_layout import FileRef
@@ -69,7 +72,8 @@ class FileIngest:
         self.deps = deps
         self.settings = settings
         self.ref = ref
-        self.remaining_ms = remaining_ms or (lambda: 1 << 30)
+        #: The Lambda context's clock (None outside Lambda: no deadline).
+        self.remaining_ms = remaining_ms
         self.source = SourceObject(deps.s3, ref)
         self.columns = ColumnPolicy(settings.rows, deps.client, deps.schemas, dry_run=ref.dry_run)
         self.cp = Checkpoint()
@@ -203,12 +207,15 @@ class FileIngest:
             coercer = self.columns.coercer(schema, columns, csv=False)
         if skip:
             rows = itertools.islice(rows, skip, None)
-        self._deliver(rows, coercer, columns)
+        self._deliver(rows, coercer, columns, key_field(schema))
 
     # -- delivering ---------------------------------------------------------------------------
 
-    def _deliver(self, rows: Iterator[Item], coercer: RowCoercer, columns: list[str]) -> None:
+    def _deliver(
+        self, rows: Iterator[Item], coercer: RowCoercer, columns: list[str], key: str | None
+    ) -> None:
         settings = self.settings
+        budget = Budget(self.remaining_ms, margin_ceiling=settings.deadline_margin_seconds)
         scheduler = Scheduler(
             self.deps.client,
             self.ref.schema,
@@ -219,8 +226,10 @@ class FileIngest:
             tick=self._tick,
             dry_run=self.ref.dry_run,
             post_ms=self.post_ms,
+            keys=KeyReader(key) if key is not None and not self.ref.dry_run else None,
+            park_rows=self._park_behind,
+            budget=budget,
         )
-        margin_ms = settings.deadline_margin_seconds * 1000
         reader = UnitReader(
             Batcher(settings.rows.batch_max_rows, settings.rows.batch_max_bytes),
             coercer,
@@ -228,7 +237,7 @@ class FileIngest:
             self.cp.next_unit,
             submit=scheduler.submit,
             pause=scheduler.pause,
-            out_of_time=lambda: self.remaining_ms() < margin_ms,
+            out_of_time=lambda: scheduler.stopped or budget.out_of_time(),
         )
         try:
             try:
@@ -236,7 +245,10 @@ class FileIngest:
             finally:
                 self.continued = reader.stopped_early
             scheduler.drain()
-            self.cp.next_unit = last
+            if scheduler.stopped:  # a batch ran out of time: it is the next invocation's first
+                self.continued = True
+            else:
+                self.cp.next_unit = last
         except KeyRevokedError:
             # No further Monetate call: drop what has not started; finish nothing more.
             scheduler.close(cancel=True)
@@ -246,6 +258,15 @@ class FileIngest:
             raise
         finally:
             scheduler.close()
+
+    def _park_behind(self, unit: Unit, batch: Batch) -> int:
+        """Park rows whose record already has a row parked earlier in this file (kept in order)."""
+        queue = self.settings.records_queue_url
+        if queue is None:
+            raise SettingsError("RECORDS_QUEUE_URL is required to park rows but is not set")
+        park_rows(self.deps.sqs, queue, self.ref, batch.rows, list(batch.lines))
+        logger.info("parked rows behind an earlier parked row of the same record", extra={"rows": len(batch)})
+        return len(batch)
 
     def _park(self, unit: Unit, exc: PartialDeliveryError) -> UnitOutcome:
         outcome = park_undelivered(self.deps.sqs, self.settings.records_queue_url, self.ref, exc)

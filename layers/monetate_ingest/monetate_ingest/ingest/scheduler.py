@@ -4,6 +4,13 @@
 :mod:`~monetate_ingest.ingest.concurrency`), hands finished units to ``complete`` strictly in
 order, and remembers the units that finished early in ``done_beyond`` (the checkpoint's record of
 them), so a resumed file never posts them again.
+
+Per-key order (:mod:`~monetate_ingest.ingest.key_order`): a batch sharing a record key with a batch
+still in flight is sent only once that batch has ended; rows of a record whose earlier row was
+parked are parked behind it. Deadlines (:mod:`~monetate_ingest.ingest.budget`): every POST carries
+the invocation's deadline; a batch that cannot finish in time is *left* — neither it nor anything
+after it is completed, and the next invocation posts it again (unless nothing at all could be
+finished in this invocation: then it is parked, so a file never loops on one slow batch).
 """
 
 from __future__ import annotations
@@ -16,12 +23,17 @@ from typing import Any
 
 from monetate_ingest.delivery.batching import Batch
 from monetate_ingest.delivery.bisection import BisectResult, PartialDeliveryError, post_with_bisection
+from monetate_ingest.ingest.budget import Budget
 from monetate_ingest.ingest.concurrency import AdaptiveLimit
+from monetate_ingest.ingest.key_order import KeyOrder
+from monetate_ingest.ingest.record_keys import KeyReader
 from monetate_ingest.ingest.units import Unit, UnitOutcome
-from monetate_ingest.monetate.exceptions import RateLimitedError
+from monetate_ingest.monetate.exceptions import DeadlineExceededError, RateLimitedError
 
 #: ``park(unit, error)`` → the unit's outcome once its undelivered rows are parked.
 Park = Callable[[Unit, PartialDeliveryError], UnitOutcome]
+#: ``park_rows(unit, batch)`` → rows parked now (rows of records parked earlier in the file).
+ParkRows = Callable[[Unit, Batch], int]
 
 
 class Scheduler:
@@ -44,6 +56,9 @@ class Scheduler:
         tick: Callable[[], None],
         dry_run: bool = False,
         post_ms: list[float] | None = None,
+        keys: KeyReader | None = None,
+        park_rows: ParkRows | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self.client = client
         self.schema = schema
@@ -59,6 +74,16 @@ class Scheduler:
         self.post_ms: list[float] = [] if post_ms is None else post_ms
         self._throttled_seen = self._throttled()
         self._pool = ThreadPoolExecutor(max_workers=concurrency)
+        #: Reads the record keys of a batch; None: no per-key order (no key field, dry run).
+        self.keys = keys
+        self.park_rows = park_rows
+        self.order = KeyOrder()
+        self.budget = budget if budget is not None else Budget(None)
+        #: A batch ran out of time: nothing more is sent or completed in this invocation.
+        self.stopped = False
+        self._left: set[int] = set()
+        self._parked_early: dict[int, int] = {}
+        self._completed = 0
 
     # -- the pool -----------------------------------------------------------------------------
 
@@ -85,14 +110,51 @@ class Scheduler:
         if done is not None:
             unit.outcome = UnitOutcome.from_dict(done)  # finished by an earlier invocation
         elif unit.batch is not None and not self.dry_run:
+            if self.stopped:
+                return  # out of time: this unit is read again by the next invocation
+            if self.keys is not None and not self._in_key_order(unit):
+                return
             running = self._running()
             while len(running) >= self.limit.limit:
                 wait(running, return_when=FIRST_COMPLETED)
                 self.settle(block=False)
                 running = self._running()
-            unit.future = self._pool.submit(self._post, unit.batch)
+            if unit.batch is not None:
+                unit.future = self._pool.submit(self._post, unit.batch)
         self.inflight.append(unit)
         self.settle(block=False)
+
+    def _in_key_order(self, unit: Unit) -> bool:
+        """Wait for the batches in flight that hold this batch's keys; park the rows of records
+        parked earlier. False: a batch waited for ran out of time, so this one is left too."""
+        assert unit.batch is not None and self.keys is not None
+        keys = self.keys.keys(unit.batch.encoded)
+        blockers = self.order.blockers(keys)
+        if blockers:
+            futures = [u.future for u in self.inflight if u.seq in blockers and u.future is not None]
+            wait(futures)
+            self.settle(block=False)  # their outcomes: parked keys, a deadline
+            if self.stopped:
+                return False
+        positions = self.order.must_park(keys)
+        if positions and self.park_rows is not None:
+            batch = unit.batch
+            parked = set(positions)
+            behind = Batch.of(
+                [batch.rows[i] for i in positions],
+                [batch.lines[i] for i in positions],
+                [batch.encoded[i] for i in positions],
+            )
+            self._parked_early[unit.seq] = self.park_rows(unit, behind)
+            rest = [i for i in range(len(batch.lines)) if i not in parked]
+            unit.batch = (
+                Batch.of(None, [batch.lines[i] for i in rest], [batch.encoded[i] for i in rest])
+                if rest
+                else None
+            )
+            keys = [keys[i] for i in rest]
+        self.order.hold(unit.seq, keys)
+        return True
 
     def settle(self, *, block: bool, drain: bool = False) -> None:
         """Finish units in order; record early finishers; then ``tick``.
@@ -102,19 +164,25 @@ class Scheduler:
         inflight = self.inflight
         while inflight:
             head = inflight[0]
+            if head.seq in self._left:
+                break  # ran out of time: it and what follows are the next invocation's
             if head.outcome is None and head.future is not None and not head.future.done():
                 if not (block or drain):
                     break
                 wait([head.future])
                 block = False
-            inflight.popleft()
             if head.outcome is None:
                 head.outcome = self._outcome(head)
+                if head.outcome is None:
+                    continue  # left (now in ``_left``)
+            inflight.popleft()
+            self._completed += 1
             self.complete(head)
         for u in inflight:  # finished early: remember for the checkpoint
-            if u.future is not None and u.future.done() and u.outcome is None:
+            if u.future is not None and u.future.done() and u.outcome is None and u.seq not in self._left:
                 u.outcome = self._outcome(u)
-                self.done_beyond[str(u.seq)] = u.outcome.to_dict()
+                if u.outcome is not None:
+                    self.done_beyond[str(u.seq)] = u.outcome.to_dict()
         self.tick()
 
     def _running(self) -> list[Future[BisectResult]]:
@@ -126,12 +194,22 @@ class Scheduler:
         """One batch to Monetate (bisected on 400), timed for the ``PostLatency`` metric."""
         started = time.perf_counter()
         try:
-            return post_with_bisection(self.client, self.schema, batch)
+            return post_with_bisection(self.client, self.schema, batch, deadline=self.budget.post_deadline())
         finally:
-            self.post_ms.append((time.perf_counter() - started) * 1000)
+            seconds = time.perf_counter() - started
+            self.post_ms.append(seconds * 1000)
+            self.budget.observe(seconds)
 
-    def _outcome(self, unit: Unit) -> UnitOutcome:
-        """Posted/refused/parked for a finished unit (parks what could not be delivered)."""
+    def _outcome(self, unit: Unit) -> UnitOutcome | None:
+        """Posted/refused/parked for a finished unit (parks what could not be delivered); None
+        when the unit ran out of time and is left for the next invocation."""
+        outcome = self._result(unit)
+        if outcome is not None:
+            outcome.parked += self._parked_early.pop(unit.seq, 0)
+            self.order.release(unit.seq, parked=outcome.parked > 0)
+        return outcome
+
+    def _result(self, unit: Unit) -> UnitOutcome | None:
         batch = unit.batch
         if batch is None:
             return UnitOutcome()
@@ -140,6 +218,13 @@ class Scheduler:
         try:
             res = unit.future.result()
         except PartialDeliveryError as exc:
+            # Out of time: left for the next invocation — unless nothing at all could be finished
+            # in this one (then it is parked below, so the file never loops on one slow batch).
+            earlier = self._completed or (self.inflight and self.inflight[0] is not unit)
+            if isinstance(exc.cause, DeadlineExceededError) and earlier:
+                self.stopped = True
+                self._left.add(unit.seq)
+                return None
             if isinstance(exc.cause, RateLimitedError):
                 self.limit.on_throttle()
             return self.park(unit, exc)
