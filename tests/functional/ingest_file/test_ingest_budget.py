@@ -37,7 +37,6 @@ def test_a_file_continues_in_few_invocations_at_any_timeout(
         clean.stack.function_timeout = 900.0
     # Then it completes in few invocations, each returning at least 1 s before its deadline
     invocations = clean.stack.invocations[before:]
-    print(f"budget {budget:g} s: {len(results)} invocations, left at return (ms): {[i.get('remaining_ms') for i in invocations]}")
     assert len(results) <= at_most, [i.get("remaining_ms") for i in invocations]
     assert all("error" not in i["result"] for i in invocations)
     assert min(i["remaining_ms"] for i in invocations) >= 1000
