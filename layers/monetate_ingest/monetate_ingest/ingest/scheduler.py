@@ -128,7 +128,7 @@ class Scheduler:
         """Wait for the batches in flight that hold this batch's keys; park the rows of records
         parked earlier. False: a batch waited for ran out of time, so this one is left too."""
         assert unit.batch is not None and self.keys is not None
-        keys = self.keys.keys(unit.batch.encoded)
+        keys = self.keys.key_set(unit.batch.body)
         blockers = self.order.blockers(keys)
         if blockers:
             futures = [u.future for u in self.inflight if u.seq in blockers and u.future is not None]
@@ -136,7 +136,9 @@ class Scheduler:
             self.settle(block=False)  # their outcomes: parked keys, a deadline
             if self.stopped:
                 return False
-        positions = self.order.must_park(keys)
+        positions = (
+            self.order.must_park(self.keys.keys(unit.batch.encoded)) if self.order.parked & keys else []
+        )
         if positions and self.park_rows is not None:
             batch = unit.batch
             parked = set(positions)
@@ -152,7 +154,7 @@ class Scheduler:
                 if rest
                 else None
             )
-            keys = [keys[i] for i in rest]
+            keys = self.keys.key_set(unit.batch.body) if unit.batch is not None else set()
         self.order.hold(unit.seq, keys)
         return True
 
