@@ -160,13 +160,15 @@ class LocalStack:
     def _invoke(self, handler: Any, event: dict[str, Any]) -> dict[str, Any]:
         """As Lambda invokes asynchronously: up to 2 retries, then the on-failure destination."""
         for _attempt in range(1 + ASYNC_RETRIES):
+            context = self.context()
             try:
-                result = handler(event, self.context())
+                result = handler(event, context)
             except Exception as exc:  # the invocation failed
                 result = {"error": type(exc).__name__, "message": str(exc)}
                 self.invocations.append({"event": event, "result": result})
                 continue
-            self.invocations.append({"event": event, "result": result})
+            left = context.get_remaining_time_in_millis()  # what the function had left at return
+            self.invocations.append({"event": event, "result": result, "remaining_ms": left})
             return dict(result)
         self.sqs.send_message(
             QueueUrl=self.resources.ingest_failures_queue_url,

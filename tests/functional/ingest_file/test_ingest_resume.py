@@ -83,11 +83,11 @@ class _CrashAfter:
         self._client = client
         self._left = n
 
-    def post_body(self, schema: str, body: bytes) -> Any:
+    def post_body(self, schema: str, body: bytes, **kw: Any) -> Any:
         if self._left <= 0:
             raise RuntimeError("the container died")
         self._left -= 1
-        return self._client.post_body(schema, body)
+        return self._client.post_body(schema, body, **kw)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
@@ -121,21 +121,24 @@ def test_a_crashed_run_resumes_without_posting_twice(clean: Harness) -> None:
 
 
 def test_a_file_continues_in_fresh_invocations_before_the_deadline(clean: Harness) -> None:
-    # Given a 62 s function timeout and a 61.9 s margin: ~100 ms of work per invocation,
-    # and Monetate taking 30 ms per POST so the file cannot finish in one
-    clean.stack.function_timeout = 62.0
-    clean.sandbox.faults = FaultConfig(latency=0.03, apply_to="post")
-    env = {"DEADLINE_MARGIN_SECONDS": "61.9", "BATCH_MAX_ROWS": "10", "POST_CONCURRENCY": "1"}
+    # Given a 3 s function timeout (the 60 s margin is a ceiling, not a floor), 10-row batches and
+    # Monetate taking 0.2 s per POST, so the 20 POSTs of the file cannot finish in one invocation
+    clean.stack.function_timeout = 3.0
+    clean.sandbox.faults = FaultConfig(latency=0.2, apply_to="post")
+    env = {"DEADLINE_MARGIN_SECONDS": "60", "BATCH_MAX_ROWS": "10", "POST_CONCURRENCY": "1"}
     key = "incoming/visits/continue/long.csv"
+    before = len(clean.stack.invocations)
     try:
         # When the file lands
         results = clean.drop(key, visits_csv(200, visitor="cont") + "cont,notanumber,/x\n", **env)
     finally:
         clean.stack.function_timeout = 900.0
-    # Then it took several invocations, ended complete, and every row is stored once
+    # Then it took several invocations, each returning at least 1 s before its deadline
     statuses = [f["status"] for r in results for f in r.get("files", [])]
     assert len(results) > 1, results
     assert statuses[-1] == "complete" and set(statuses[:-1]) == {"partial"}
+    left = [i["remaining_ms"] for i in clean.stack.invocations[before:]]
+    assert min(left) >= 1000, left
     report = clean.report(key)
     assert report["status"] == "complete"
     assert report["invocations"] == len(results) > 1

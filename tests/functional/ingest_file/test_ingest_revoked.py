@@ -28,8 +28,8 @@ class _RevokeAfter:
     def __init__(self, client: Any, sandbox: Any, n: int) -> None:
         self._client, self._sandbox, self._left = client, sandbox, n
 
-    def post_body(self, schema: str, body: bytes) -> Any:
-        result = self._client.post_body(schema, body)
+    def post_body(self, schema: str, body: bytes, **kw: Any) -> Any:
+        result = self._client.post_body(schema, body, **kw)
         self._left -= 1
         if self._left == 0:
             self._sandbox.revoke_key(USERNAME)

@@ -43,6 +43,9 @@ def test_keys_read_from_encoded_rows_equal_the_decoded_values(rows: list[dict[st
     # Then equal values give equal keys and different values different keys
     want = [json.dumps(r["customer_id"], ensure_ascii=False)[1:-1].encode() for r in rows]
     assert keys == want
+    # and the whole body read in one pass gives the same keys
+    body = b'{"schema_rows":[' + b",".join(encoded) + b"]}"
+    assert KeyReader("customer_id").key_set(body) == set(want)
 
 
 def test_a_value_that_imitates_the_field_name_is_not_taken_for_it() -> None:
@@ -53,19 +56,27 @@ def test_a_value_that_imitates_the_field_name_is_not_taken_for_it() -> None:
 
 def test_a_batch_waits_for_the_batches_in_flight_that_share_a_key() -> None:
     order = KeyOrder()
-    order.hold(1, [b"a", b"b"])
-    order.hold(2, [b"c"])
+    order.hold(1, {b"a", b"b"})
+    order.hold(2, {b"c"})
     # Given unit 3 holds a key of unit 1 and unit 4 shares nothing
-    assert order.blockers([b"x", b"b", None]) == {1}
-    assert order.blockers([b"y"]) == set()
+    assert order.blockers({b"x", b"b"}) == {1}
+    assert order.blockers({b"y"}) == set()
     # When unit 1 ends, nobody waits for it any more; only keys in flight are held
     order.release(1)
-    assert order.blockers([b"b"]) == set() and len(order) == 1
+    assert order.blockers({b"b"}) == set() and len(order) == 1
+    order.release(2)
+    assert len(order) == 0
 
 
 def test_the_keys_of_a_parked_batch_park_later_rows_of_the_same_records() -> None:
     order = KeyOrder()
-    order.hold(1, [b"a", b"b"])
+    order.hold(1, {b"a", b"b"})
     order.release(1, parked=True)
     assert order.must_park([b"z", b"b", None, b"a"]) == [1, 3]
-    assert order.blockers([b"a"]) == set()  # parked is not in flight
+    assert order.blockers({b"a"}) == set()  # parked is not in flight
+
+
+def test_keys_with_escapes_in_a_body_are_read_row_by_row() -> None:
+    rows = [{"customer_id": 'a"b'}, {"customer_id": "c\\d"}, {"customer_id": "plain"}]
+    body = b'{"schema_rows":[' + b",".join(encode_row(r).encode() for r in rows) + b"]}"
+    assert KeyReader("customer_id").key_set(body) == {b'a\\"b', b"c\\\\d", b"plain"}

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 class Poster(Protocol):
     """What delivery needs of the client."""
 
-    def post_body(self, schema: str, body: bytes) -> object: ...
+    def post_body(self, schema: str, body: bytes, *, deadline: float | None = None) -> object: ...
 
 
 @dataclass
@@ -64,11 +64,14 @@ def refusal_reason(exc: BadRequestError) -> str:
     return f"Monetate refused the row: {detail}"
 
 
-def post_with_bisection(client: Poster, schema: str, batch: Batch) -> BisectResult:
+def post_with_bisection(
+    client: Poster, schema: str, batch: Batch, *, deadline: float | None = None
+) -> BisectResult:
     """Post ``batch``; on 400 bisect down to the refused rows. See the module docstring.
 
     Transient errors after the client's own retries raise :class:`PartialDeliveryError` carrying
     what was stored so far and the batches still to deliver; ``KeyRevokedError`` propagates.
+    ``deadline`` (a ``time.monotonic()`` instant) is passed to every POST, bisection's included.
     """
     result = BisectResult()
     stack: list[Batch] = [batch]
@@ -76,7 +79,10 @@ def post_with_bisection(client: Poster, schema: str, batch: Batch) -> BisectResu
         current = stack.pop()
         result.posts += 1
         try:
-            client.post_body(schema, current.body)
+            if deadline is None:
+                client.post_body(schema, current.body)
+            else:
+                client.post_body(schema, current.body, deadline=deadline)
         except BadRequestError as exc:
             if len(current.rows) == 1:
                 result.refused.append((current.lines[0], refusal_reason(exc)))

@@ -21,7 +21,7 @@ TTL_SECONDS = 14 * 24 * 3600
 class Checkpoint:
     rows_done: int = 0
     next_unit: int = 0
-    #: unit number → {"rows": n, "posted": [...lines], "parked": n, "refused": [[line, reason], ...]}
+    #: unit number → its ``UnitOutcome.to_dict()``: units finished while earlier ones were in flight
     done_beyond: dict[str, dict[str, Any]] = field(default_factory=dict)
     report: dict[str, Any] = field(default_factory=dict)
     reject_parts: list[str] = field(default_factory=list)

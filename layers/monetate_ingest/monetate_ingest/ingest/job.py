@@ -1,41 +1,39 @@
 """One file through the pipeline: S3 → rows → coercion → batches → Monetate, with a report.
 
-The file is cut into *units*: the rows read between two batch boundaries, with the rows rejected
-among them. Units are posted concurrently but finished in order, so the checkpoint is always "the
-first ``rows_done`` rows are finished" plus the units finished early. Every row ends posted,
-rejected (with its line and reason) or parked on the records queue; the report's counts add up.
+:class:`FileIngest` orchestrates: it loads the checkpoint, opens the object
+(:mod:`~monetate_ingest.ingest.source`), compiles the coercer (:mod:`~monetate_ingest.ingest.columns`),
+cuts the rows into units (:mod:`~monetate_ingest.ingest.units`), lets the
+:mod:`~monetate_ingest.ingest.scheduler` post them, counts each finished unit into the report, and
+checkpoints. Every row ends posted, rejected (with its line and reason) or parked.
 """
 
 from __future__ import annotations
 
 import itertools
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
 from monetate_ingest.delivery.batching import Batch, Batcher
-from monetate_ingest.delivery.bisection import BisectResult, PartialDeliveryError, post_with_bisection
-from monetate_ingest.errors import MonetateIngestError
-from monetate_ingest.formats.coercion import RowCoercer, compile_coercer
+from monetate_ingest.delivery.bisection import PartialDeliveryError
+from monetate_ingest.errors import SettingsError
+from monetate_ingest.formats.coercion import RowCoercer
 from monetate_ingest.formats.exceptions import FileFormatError, UnknownColumnsError
 from monetate_ingest.formats.readers import RowSource, SourceRow, open_rows
 from monetate_ingest.formats.readers.csv_rows import CsvRows
+from monetate_ingest.ingest.budget import Budget
 from monetate_ingest.ingest.checkpoints import Checkpoint, CheckpointStore
-from monetate_ingest.ingest.concurrency import AdaptiveLimit
-from monetate_ingest.ingest.parking import park_rows
-from monetate_ingest.ingest.rejects import RejectsWriter, reject_line
+from monetate_ingest.ingest.columns import ColumnPolicy
+from monetate_ingest.ingest.parking import park_rows, park_undelivered
+from monetate_ingest.ingest.record_keys import KeyReader, key_field
+from monetate_ingest.ingest.rejects import reject_line
 from monetate_ingest.ingest.report import Counts, Report, utc_now
 from monetate_ingest.ingest.s3_layout import FileRef
-from monetate_ingest.ingest.units import Item, Unit, UnitReader
-from monetate_ingest.monetate.exceptions import (
-    BadRequestError,
-    KeyRevokedError,
-    RateLimitedError,
-    UnknownSchemaError,
-)
+from monetate_ingest.ingest.scheduler import Scheduler
+from monetate_ingest.ingest.source import SourceObject, SourceUnavailableError
+from monetate_ingest.ingest.units import Item, Unit, UnitOutcome, UnitReader
+from monetate_ingest.monetate.exceptions import KeyRevokedError, UnknownSchemaError
 from monetate_ingest.monetate.schema import SchemaCache, SchemaSpec
 from monetate_ingest.observability import logger
 from monetate_ingest.settings import IngestSettings
@@ -45,26 +43,6 @@ JSON_PEEK_ROWS = 1_000
 MAX_REASON_KEYS = 50
 #: CSV rows are read, coerced and encoded this many at a time (at most; see ``CsvRows.cell_blocks``).
 MAX_BLOCK_ROWS = 2_000
-
-
-class _FieldsRefusedError(UnknownColumnsError):
-    """``UNKNOWN_COLUMNS=add``, but Monetate refused to add the columns as fields (PATCH 400)."""
-
-    def __init__(self, schema: str, columns: list[str], reason: str) -> None:
-        super().__init__(schema, columns)
-        names = ", ".join(repr(c) for c in columns)
-        self.args = (
-            f"columns {names} are not fields of schema {schema!r} and Monetate refused to add them "
-            f"as STRING fields ({reason}). Rename the columns, or set UNKNOWN_COLUMNS=ignore to drop them.",
-        )
-
-
-class SourceUnavailableError(MonetateIngestError):
-    """The object named by the event is gone or was replaced: the file fails with ``code``."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass
@@ -94,12 +72,20 @@ class FileIngest:
         self.deps = deps
         self.settings = settings
         self.ref = ref
-        self.remaining_ms = remaining_ms or (lambda: 1 << 30)
-        self.limit = AdaptiveLimit(settings.post_concurrency)
-        self._throttled_seen = getattr(deps.client, "stats", {}).get("throttled", 0)
+        #: The Lambda context's clock (None outside Lambda: no deadline).
+        self.remaining_ms = remaining_ms
+        self.source = SourceObject(deps.s3, ref)
+        self.columns = ColumnPolicy(settings.rows, deps.client, deps.schemas, dry_run=ref.dry_run)
+        self.cp = Checkpoint()
+        self.report = self._new_report()
+        self.writer = self.source.rejects([])
+        #: The counts and parked batches before this invocation (its metrics are the difference).
+        self.counts_before = Counts()
+        self.parked_before = 0
         self.continued = False
         #: Milliseconds per batch POST (with retries and bisection) in this invocation.
         self.post_ms: list[float] = []
+        self._last_checkpoint = deps.clock()
 
     # -- orchestration ------------------------------------------------------------------------
 
@@ -109,18 +95,14 @@ class FileIngest:
         cp = self.deps.checkpoints.load(self.ref.identity) or Checkpoint()
         if cp.finished:
             logger.info("file already finished; nothing to do", extra={"file": self.ref.identity})
-            self.cp, self.report = cp, Report.from_dict(cp.report)
-            self.counts_before = Counts(**self.report.counts.__dict__)
-            self.parked_before = self.report.batches.get("parked", 0)
+            self._resume(cp)
             return self.report
-        report = Report.from_dict(cp.report) if cp.report else self._new_report()
+        self._resume(cp)
+        report = self.report
         report.status, report.errors = "partial", []
         cp.invocation += 1
         report.invocations = cp.invocation
-        self.cp, self.report = cp, report
-        self.counts_before = Counts(**report.counts.__dict__)
-        self.parked_before = report.batches.get("parked", 0)
-        self.writer = RejectsWriter(self.deps.s3, self.ref, cp.reject_parts)
+        self.writer = self.source.rejects(cp.reject_parts)
         self._last_checkpoint = self.deps.clock()
         try:
             self._ingest()
@@ -138,12 +120,20 @@ class FileIngest:
             report.fail("unreadable_file", str(exc), **({"line": exc.line} if exc.line else {}))
         if self.continued:
             self._save_checkpoint()
-            self._write_report()
+            self.source.write_report(report)
             return report
         if not report.errors:
             report.status = "complete"
         self._finish(started)
         return report
+
+    def _resume(self, cp: Checkpoint) -> None:
+        """Take up the checkpoint's state (its report, when it has one)."""
+        self.cp = cp
+        if cp.report:
+            self.report = Report.from_dict(cp.report)
+        self.counts_before = Counts(**self.report.counts.__dict__)
+        self.parked_before = self.report.batches.get("parked", 0)
 
     def _new_report(self) -> Report:
         return Report(
@@ -163,15 +153,7 @@ class FileIngest:
         self.cp.finished = done
         self.cp.reject_parts = self.writer.parts
         self._save_checkpoint(flush=False)
-        self._write_report()
-
-    def _write_report(self) -> None:
-        self.deps.s3.put_object(
-            Bucket=self.ref.bucket,
-            Key=self.ref.report_key,
-            Body=self.report.to_json(),
-            ContentType="application/json",
-        )
+        self.source.write_report(report)
 
     def _save_checkpoint(self, *, flush: bool = True) -> None:
         if flush:
@@ -180,13 +162,18 @@ class FileIngest:
         self.deps.checkpoints.save(self.ref.identity, self.cp)
         self._last_checkpoint = self.deps.clock()
 
+    def _tick(self) -> None:
+        """Checkpoint when ``checkpoint_interval`` has passed since the last one."""
+        if self.deps.clock() - self._last_checkpoint >= self.deps.checkpoint_interval:
+            self._save_checkpoint()
+
     # -- reading ------------------------------------------------------------------------------
 
     def _ingest(self) -> None:
         schema = self.deps.schemas.get(self.ref.schema)
-        obj = self._open_object()
+        body = self.source.open()
         source = open_rows(
-            obj["Body"],
+            body,
             self.ref.key,
             delimiter=self.settings.csv_delimiter,
             max_decompressed_bytes=self.settings.max_decompressed_bytes,
@@ -204,7 +191,7 @@ class FileIngest:
         skip = self.cp.rows_done
         if isinstance(source, CsvRows):
             columns = source.header() or []
-            coercer = self._coercer(schema, columns, csv=True)
+            coercer = self.columns.coercer(schema, columns, csv=True)
             if coercer.encode_block is not None:  # runs of good rows, encoded column by column
                 size = max(1, min(self.settings.rows.batch_max_rows, MAX_BLOCK_ROWS))
                 rows, skip = source.cell_blocks(size, skip=skip), 0
@@ -217,209 +204,94 @@ class FileIngest:
             peeked = list(itertools.islice(json_rows, JSON_PEEK_ROWS))
             columns = _keys_of(peeked)
             rows = itertools.chain(peeked, json_rows)
-            coercer = self._coercer(schema, columns, csv=False)
+            coercer = self.columns.coercer(schema, columns, csv=False)
         if skip:
             rows = itertools.islice(rows, skip, None)
-        self._deliver(rows, coercer, columns)
-
-    def _open_object(self) -> Any:
-        """The object this event names; gone or replaced since is a clear failure, not a crash."""
-        from botocore.exceptions import ClientError
-
-        try:
-            return self.deps.s3.get_object(Bucket=self.ref.bucket, Key=self.ref.key, IfMatch=self.ref.etag)
-        except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", ""))
-            if code in ("PreconditionFailed", "412"):
-                raise SourceUnavailableError(
-                    "object_changed",
-                    f"s3://{self.ref.bucket}/{self.ref.key} was replaced after this event (ETag "
-                    f"{self.ref.etag} is gone); the newer upload is processed by its own event",
-                ) from None
-            if code in ("NoSuchKey", "404"):
-                raise SourceUnavailableError(
-                    "object_missing", f"s3://{self.ref.bucket}/{self.ref.key} was deleted before it was read"
-                ) from None
-            raise
-
-    def _coercer(self, schema: SchemaSpec, columns: list[str], *, csv: bool) -> RowCoercer:
-        policy = self.settings.rows.unknown_columns
-        coercer = compile_coercer(
-            schema, columns if csv else None, unknown=policy, naive_tz=self.settings.rows.naive_datetime_tz
-        )
-        # JSON keys are resolved per row; the peeked rows' keys stand for the file's columns.
-        unknown = (coercer if csv else compile_coercer(schema, columns, unknown=policy)).unknown_columns
-        if unknown and policy == "reject":
-            raise UnknownColumnsError(schema.name, unknown)
-        if unknown and policy == "add" and not self.ref.dry_run:
-            fields = {c.strip(): {"data_type": "STRING"} for c in unknown}
-            try:
-                self.deps.client.add_fields(schema.name, fields)
-            except BadRequestError as exc:  # Monetate refused the new fields: fail with a report
-                raise _FieldsRefusedError(schema.name, unknown, exc.message) from exc
-            logger.info("added fields to schema", extra={"schema": schema.name, "fields": sorted(fields)})
-            schema = self.deps.schemas.refresh(schema.name)
-            coercer = compile_coercer(
-                schema,
-                columns if csv else None,
-                unknown=policy,
-                naive_tz=self.settings.rows.naive_datetime_tz,
-            )
-        return coercer
+        self._deliver(rows, coercer, columns, key_field(schema))
 
     # -- delivering ---------------------------------------------------------------------------
 
-    def _deliver(self, rows: Iterator[Item], coercer: RowCoercer, columns: list[str]) -> None:
-        inflight: deque[Unit] = deque()
-        pool = ThreadPoolExecutor(max_workers=self.settings.post_concurrency)
-        try:
-            last = self._read_units(rows, coercer, columns, pool, inflight)
-            self._settle(inflight, block=True, drain=True)
-            self.cp.next_unit = last
-        except KeyRevokedError:
-            # No further Monetate call: drop what has not started; finish nothing more.
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-        except FileFormatError:
-            self._settle(inflight, block=True, drain=True)
-            raise
-        finally:
-            pool.shutdown(wait=True)
-
-    def _read_units(
-        self,
-        rows: Iterator[Item],
-        coercer: RowCoercer,
-        columns: list[str],
-        pool: ThreadPoolExecutor,
-        inflight: deque[Unit],
-    ) -> int:
-        """Read rows into units and submit them; returns the number of the next unit to read."""
-        margin_ms = self.settings.deadline_margin_seconds * 1000
-        backlog = 2 * self.settings.post_concurrency
-
-        def pause() -> None:
-            if len(inflight) > backlog:
-                self._settle(inflight, block=True)
-
+    def _deliver(
+        self, rows: Iterator[Item], coercer: RowCoercer, columns: list[str], key: str | None
+    ) -> None:
+        settings = self.settings
+        budget = Budget(self.remaining_ms, margin_ceiling=settings.deadline_margin_seconds)
+        scheduler = Scheduler(
+            self.deps.client,
+            self.ref.schema,
+            concurrency=settings.post_concurrency,
+            done_beyond=self.cp.done_beyond,
+            park=self._park,
+            complete=self._complete,
+            tick=self._tick,
+            dry_run=self.ref.dry_run,
+            post_ms=self.post_ms,
+            keys=KeyReader(key) if key is not None and not self.ref.dry_run else None,
+            park_rows=self._park_behind,
+            budget=budget,
+        )
         reader = UnitReader(
-            Batcher(self.settings.rows.batch_max_rows, self.settings.rows.batch_max_bytes),
+            Batcher(settings.rows.batch_max_rows, settings.rows.batch_max_bytes),
             coercer,
             columns,
             self.cp.next_unit,
-            submit=lambda unit: self._submit(pool, inflight, unit),
-            pause=pause,
-            out_of_time=lambda: self.remaining_ms() < margin_ms,
+            submit=scheduler.submit,
+            pause=scheduler.pause,
+            out_of_time=lambda: scheduler.stopped or budget.out_of_time(),
         )
         try:
-            return reader.read(rows)
+            try:
+                last = reader.read(rows)
+            finally:
+                self.continued = reader.stopped_early
+            scheduler.drain()
+            if scheduler.stopped:  # a batch ran out of time: it is the next invocation's first
+                self.continued = True
+            else:
+                self.cp.next_unit = last
+        except KeyRevokedError:
+            # No further Monetate call: drop what has not started; finish nothing more.
+            scheduler.close(cancel=True)
+            raise
+        except FileFormatError:
+            scheduler.drain()
+            raise
         finally:
-            self.continued = reader.stopped_early
+            scheduler.close()
 
-    def _submit(self, pool: ThreadPoolExecutor, inflight: deque[Unit], unit: Unit) -> None:
-        if unit.rows == 0 and unit.batch is None:
-            return
-        done = self.cp.done_beyond.pop(str(unit.seq), None)
-        if done is not None:
-            unit.outcome = done  # finished by an earlier invocation: do not post again
-        elif unit.batch is not None and not self.ref.dry_run:
-            running = [u.future for u in inflight if u.future is not None and not u.future.done()]
-            while len(running) >= self.limit.limit:
-                wait(running, return_when=FIRST_COMPLETED)
-                self._settle(inflight, block=False)
-                running = [u.future for u in inflight if u.future is not None and not u.future.done()]
-            unit.future = pool.submit(self._post, unit.batch)
-        inflight.append(unit)
-        self._settle(inflight, block=False)
+    def _park_behind(self, unit: Unit, batch: Batch) -> int:
+        """Park rows whose record already has a row parked earlier in this file (kept in order)."""
+        queue = self.settings.records_queue_url
+        if queue is None:
+            raise SettingsError("RECORDS_QUEUE_URL is required to park rows but is not set")
+        park_rows(self.deps.sqs, queue, self.ref, batch.rows, list(batch.lines))
+        logger.info("parked rows behind an earlier parked row of the same record", extra={"rows": len(batch)})
+        return len(batch)
 
-    def _settle(self, inflight: deque[Unit], *, block: bool, drain: bool = False) -> None:
-        """Finish units in order; record early finishers; checkpoint now and then.
-
-        ``block`` waits for the oldest unit's post; ``drain`` waits for all of them.
-        """
-        while inflight:
-            head = inflight[0]
-            if head.outcome is None and head.future is not None and not head.future.done():
-                if not (block or drain):
-                    break
-                wait([head.future])
-                block = False
-            inflight.popleft()
-            self._complete(head)
-        for u in inflight:  # finished early: remember for the checkpoint
-            if u.future is not None and u.future.done() and u.outcome is None:
-                u.outcome = self._outcome(u)
-                self.cp.done_beyond[str(u.seq)] = u.outcome
-        if self.deps.clock() - self._last_checkpoint >= self.deps.checkpoint_interval:
-            self._save_checkpoint()
-
-    def _adapt(self) -> None:
-        """Halve the concurrency when the client met 429s since the last batch, else grow it."""
-        throttled = getattr(self.deps.client, "stats", {}).get("throttled", 0)
-        if throttled > self._throttled_seen:
-            self._throttled_seen = throttled
-            self.limit.on_throttle()
-        else:
-            self.limit.on_success()
-
-    def _post(self, batch: Batch) -> BisectResult:
-        """One batch to Monetate (bisected on 400), timed for the ``PostLatency`` metric."""
-        started = time.perf_counter()
-        try:
-            return post_with_bisection(self.deps.client, self.ref.schema, batch)
-        finally:
-            self.post_ms.append((time.perf_counter() - started) * 1000)
-
-    def _outcome(self, unit: Unit) -> dict[str, Any]:
-        """Posted/refused/parked for a finished unit (parks what could not be delivered)."""
-        batch = unit.batch
-        if batch is None:
-            return {"posted": [], "refused": [], "parked": 0, "posts": 0}
-        if unit.future is None:  # dry run: what would have been posted
-            return {"posted": list(batch.lines), "refused": [], "parked": 0, "posts": 0}
-        try:
-            res = unit.future.result()
-            self._adapt()
-            return {"posted": res.posted, "refused": res.refused, "parked": 0, "posts": res.posts}
-        except PartialDeliveryError as exc:
-            if isinstance(exc.cause, RateLimitedError):
-                self.limit.on_throttle()
-            rows = [r for b in exc.pending for r in b.rows]
-            lines = [ln for b in exc.pending for ln in b.lines]
-            queue = self.settings.records_queue_url
-            if queue is None:  # dry runs never post, so only a misconfiguration gets here
-                raise
-            park_rows(self.deps.sqs, queue, self.ref, rows, lines)
-            logger.warning(
-                "parked rows on the records queue after Monetate kept failing",
-                extra={"file": self.ref.identity, "rows": len(rows), "cause": str(exc.cause)},
-            )
-            self.report.batches["parked"] += 1
-            return {
-                "posted": exc.result.posted,
-                "refused": exc.result.refused,
-                "parked": len(rows),
-                "posts": exc.result.posts,
-            }
+    def _park(self, unit: Unit, exc: PartialDeliveryError) -> UnitOutcome:
+        outcome = park_undelivered(self.deps.sqs, self.settings.records_queue_url, self.ref, exc)
+        self.report.batches["parked"] += 1
+        return outcome
 
     def _complete(self, unit: Unit) -> None:
-        outcome = unit.outcome if unit.outcome is not None else self._outcome(unit)
+        """Count a unit finished in order into the report, its rejects into the writer."""
+        outcome = unit.outcome or UnitOutcome()
         counts = Counts(read=unit.rows, rejected=len(unit.rejects))
         for data in unit.rejects:
             self.writer.add(data)
         self._count_reasons(unit.reject_fields)
-        refused = outcome["refused"]
+        refused = outcome.refused
         if refused:
             raw_by_line = dict(zip(unit.batch.lines, unit.batch.rows, strict=True)) if unit.batch else {}
             for line, reason in refused:
                 self.writer.add(reject_line(line, reason, raw_by_line.get(line), None))
             self._count_reasons(["monetate_refused"] * len(refused))
         counts.rejected += len(refused)
-        counts.posted = len(outcome["posted"])
-        counts.parked = outcome["parked"]
+        counts.posted = len(outcome.posted)
+        counts.parked = outcome.parked
         counts.check()
         self.report.counts.add(counts)
-        self.report.batches["posts"] += outcome.get("posts", 0)
+        self.report.batches["posts"] += outcome.posts
         if counts.posted:
             self.report.batches["posted"] += 1
         self.cp.rows_done += unit.rows

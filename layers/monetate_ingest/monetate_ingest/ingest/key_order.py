@@ -9,53 +9,52 @@ are parked behind them instead of being posted ahead of them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 
 class KeyOrder:
-    """Keys of the batches in flight (by unit number) and of the batches parked."""
+    """Keys of the batches in flight (by unit number) and of the batches parked.
+
+    A key is held by at most one unit at a time (a unit sharing a key waits until its holder has
+    ended), so the keys in flight are one dict, updated and queried with set operations in C.
+    """
 
     def __init__(self) -> None:
-        self._holders: dict[bytes, set[int]] = {}
-        self._keys: dict[int, list[bytes]] = {}
+        self._holder: dict[bytes, int] = {}
+        self._keys: dict[int, set[bytes]] = {}
         self.parked: set[bytes] = set()
 
     def __len__(self) -> int:
         """Keys currently held by batches in flight."""
-        return len(self._holders)
+        return len(self._holder)
 
-    def blockers(self, keys: Iterable[bytes | None]) -> set[int]:
+    def blockers(self, keys: set[bytes]) -> set[int]:
         """Units in flight that hold any of ``keys`` (the new batch waits for all of them)."""
-        found: set[int] = set()
-        holders = self._holders
-        for key in keys:
-            if key is not None:
-                held = holders.get(key)
-                if held:
-                    found |= held
-        return found
+        shared = keys & self._holder.keys()
+        if not shared:
+            return set()
+        holder = self._holder
+        return {holder[k] for k in shared}
 
-    def hold(self, seq: int, keys: Iterable[bytes | None]) -> None:
-        """Unit ``seq`` is now in flight with ``keys``."""
-        mine = [k for k in keys if k is not None]
-        self._keys[seq] = mine
-        holders = self._holders
-        for key in mine:
-            holders.setdefault(key, set()).add(seq)
+    def hold(self, seq: int, keys: set[bytes]) -> None:
+        """Unit ``seq`` is now in flight with ``keys`` (none of them held by another unit)."""
+        self._keys[seq] = keys
+        self._holder.update(dict.fromkeys(keys, seq))
 
     def release(self, seq: int, *, parked: bool = False) -> None:
         """Unit ``seq`` ended (posted, refused or parked); a parked unit's keys stay parked."""
-        holders = self._holders
-        for key in self._keys.pop(seq, ()):
-            held = holders.get(key)
-            if held is not None:
-                held.discard(seq)
-                if not held:
-                    del holders[key]
-            if parked:
-                self.parked.add(key)
+        keys = self._keys.pop(seq, None)
+        if not keys:
+            return
+        holder = self._holder
+        if len(keys) * 2 > len(holder):
+            self._holder = {k: v for k, v in holder.items() if v != seq}
+        else:
+            for key in keys:
+                if holder.get(key) == seq:
+                    del holder[key]
+        if parked:
+            self.parked |= keys
 
-    def must_park(self, keys: Iterable[bytes | None]) -> list[int]:
+    def must_park(self, keys: list[bytes | None]) -> list[int]:
         """Positions of ``keys`` whose record has a parked row earlier in the file."""
         parked = self.parked
         if not parked:

@@ -1,4 +1,8 @@
-"""The per-file report (DESIGN.md "Report") and its invariant read = posted + rejected + parked."""
+"""The per-file report written next to each file, and its invariant read = posted + rejected + parked.
+
+:class:`Counts` checks the invariant; :class:`Report` is the JSON object (source, status, counts,
+timings, errors, rejects, batches) and round-trips through the checkpoint.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""Which S3 objects an event names, and where their report and rejects go (DESIGN.md "S3 layout")."""
+"""Which S3 objects an event names, and where their report and rejects go.
+
+Files land under ``incoming/<schema>/…`` (or ``dry-run/<schema>/…``); :class:`FileRef` is one of
+them with its report, rejects and scratch keys; :class:`Ignored` is a record that is not ours.
+"""
 
 from __future__ import annotations
 

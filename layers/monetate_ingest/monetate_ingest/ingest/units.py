@@ -1,9 +1,10 @@
 """Rows read → *units*: the rows between two batch boundaries, with the rows rejected among them.
 
-A unit is what :mod:`monetate_ingest.ingest.job` posts, finishes in order and checkpoints. The
-:class:`UnitReader` takes what a reader yields — :class:`SourceRow` objects, ``(line, cells)``
-tuples and, for CSV, :class:`CellBlock` runs of good rows — coerces and batches it, and hands each
-unit to ``submit`` as soon as its batch is full.
+A unit is what the scheduler posts and the job finishes in order and checkpoints; its
+:class:`UnitOutcome` says which of its rows were posted, refused or parked. The :class:`UnitReader`
+takes what a reader yields — :class:`SourceRow` objects, ``(line, cells)`` tuples and, for CSV,
+:class:`CellBlock` runs of good rows — coerces and batches it, and hands each unit to ``submit``
+as soon as its batch is full.
 """
 
 from __future__ import annotations
@@ -31,6 +32,34 @@ _REJECTED = object()
 Item = SourceRow | tuple[int, list[str]] | CellBlock
 
 
+@dataclass(slots=True)
+class UnitOutcome:
+    """What became of a unit's batch: lines posted, ``(line, reason)`` refused, rows parked, POSTs."""
+
+    posted: list[int] = field(default_factory=list)
+    refused: list[tuple[int, str]] = field(default_factory=list)
+    parked: int = 0
+    posts: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The checkpoint's JSON form."""
+        return {
+            "posted": self.posted,
+            "refused": [list(r) for r in self.refused],
+            "parked": self.parked,
+            "posts": self.posts,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> UnitOutcome:
+        return cls(
+            posted=[int(n) for n in data.get("posted", [])],
+            refused=[(int(line), str(reason)) for line, reason in data.get("refused", [])],
+            parked=int(data.get("parked", 0)),
+            posts=int(data.get("posts", 0)),
+        )
+
+
 @dataclass
 class Unit:
     seq: int
@@ -39,7 +68,7 @@ class Unit:
     reject_fields: list[str] = field(default_factory=list)
     batch: Batch | None = None
     future: Future[BisectResult] | None = None
-    outcome: dict[str, Any] | None = None  # posted lines, parked count, refused rows
+    outcome: UnitOutcome | None = None
 
 
 class UnitReader:

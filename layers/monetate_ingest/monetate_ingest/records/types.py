@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 class MonetateApi(Protocol):
     """What PostRecords needs of :class:`MonetateClient`."""
 
-    def post_body(self, schema: str, body: bytes) -> Any: ...
+    def post_body(self, schema: str, body: bytes, *, deadline: float | None = None) -> Any: ...
 
 
 class SchemaSource(Protocol):
