@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import bench_client, bench_import, bench_ingest, bench_post_records
+from bench import bench_budget, bench_client, bench_import, bench_ingest, bench_post_records
 from bench.table import print_table
 
 
@@ -38,6 +38,7 @@ def main() -> int:
         ("post_records", bench_post_records.run),
         ("client", bench_client.run),
         ("import", bench_import.run),
+        ("budget", bench_budget.run),
     ):
         started = time.perf_counter()
         part = fn()
