@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-#: The reference's text allows hyphens, its pattern does not: DESIGN.md follows the text.
+#: The reference's text allows hyphens, its pattern does not: we follow the text.
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 #: DATETIME: "a timestamp conforming to the ISO-8601 standard", typed ``format: date-time``
 #: (RFC 3339, the ISO-8601 profile with a time and an offset): what both allow.

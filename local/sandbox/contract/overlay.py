@@ -63,7 +63,7 @@ def field_attribute_required(doc: Doc) -> None:
 
 
 def schema_name_allows_hyphens(doc: Doc) -> None:
-    """The Schema name's text allows hyphens, its pattern does not: DESIGN.md follows the text."""
+    """The Schema name's text allows hyphens, its pattern does not: we follow the text."""
     doc["components"]["schemas"]["Schema"]["properties"]["name"]["pattern"] = "^[A-Za-z][A-Za-z0-9_-]*$"
 
 

@@ -93,7 +93,7 @@ BAD_SCHEMAS = {
 
 GOOD_SCHEMAS = {
     "minimal": schema(fields={"customer_id": dict(ID)}),
-    # the reference's text allows hyphens, its pattern does not: DESIGN.md follows the text
+    # the reference's text allows hyphens, its pattern does not: we follow the text
     "name-with-hyphen": schema("my-customers"),
     "64-char-name": schema("c" * 64),
     "40-fields": schema(fields=many_fields(40)),
@@ -161,7 +161,7 @@ def test_customer_data_privacy_gets_its_default_fields(client: Client) -> None:
     # Given a privacy dataset posted with only its identifier (the reference requires fields)
     body = {"name": "deletions", "type": "customer_data_privacy", "fields": {"customer_id": dict(ID)}}
     answer = client.call("POST", "/schema/", body)
-    # Then it also has delete_request_time (DATETIME), as DESIGN.md describes the dataset
+    # Then it also has delete_request_time (DATETIME), as the reference describes the dataset
     assert answer.status_code == 201, answer.text
     fields = answer.json()["data"]["fields"]
     assert fields["customer_id"] == {"data_type": "STRING", "identifier": True}
