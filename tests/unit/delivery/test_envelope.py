@@ -1,4 +1,4 @@
-"""The SQS envelope: parse, validate, build (DESIGN.md "SQS envelope")."""
+"""The SQS envelope: parse, validate, build."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Posting batches to Monetate: bisection of refused batches and partial-delivery bookkeeping.
 
 Monetate refuses a whole POST with 400 when one row is invalid, and its body does not reliably name
-the row (DESIGN.md). So a refused batch is split in halves and each half posted again, down to
+the row. So a refused batch is split in halves and each half posted again, down to
 single rows, whose 400 message becomes their reject reason. A batch of n rows with k bad rows costs
 at most about 2·k·log2(n) extra POSTs; rows are validated against the schema before posting, so k
 is normally 0.

@@ -1,4 +1,4 @@
-"""The SQS envelope (DESIGN.md): ``{"schema": "<name>", "rows": [{...}, ...], "source": {...}}``.
+"""The SQS envelope PostRecords consumes: ``{"schema": "<name>", "rows": [{...}, ...], "source": {...}}``.
 
 ``parse_envelope`` validates a message body and says exactly what is wrong with one that is not an
 envelope (the :class:`EnvelopeError` code becomes the DLQ message's ``error_type``);

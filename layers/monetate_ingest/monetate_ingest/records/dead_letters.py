@@ -1,13 +1,11 @@
-"""Dead letters that explain themselves: the body to keep, and the reason in message attributes.
+"""Dead letters that explain themselves: what PostRecords sends to the DLQ, and how.
 
-DESIGN.md: a dead-lettered message keeps its original body byte for byte (so SQS's own redrive
-replays it) — or, when only some rows were refused, an envelope of just those rows — and carries
+A dead-lettered message keeps its original body byte for byte (so SQS's own redrive replays it) —
+or, when only some rows were refused, an envelope of just those rows — and carries
 ``error_type`` (a short code) and ``error_message`` (a sentence a person can act on) as message
-attributes. ``original_message_id`` ties it to the logs.
-
-A message (body + attributes) must fit SQS's size limit; the body is kept whole and the
-``error_message`` is shortened to what fits (reasons listing thousands of rows are cut with a count
-of what was left out).
+attributes; ``original_message_id`` ties it to the logs. :class:`DeadLetter` is one such message,
+:class:`SqsDeadLetters` sends it, :func:`attributes` shortens the reason so body and attributes fit
+SQS's size limit (reasons listing thousands of rows are cut with a count of what was left out).
 """
 
 from __future__ import annotations

@@ -1,10 +1,12 @@
-"""PostRecords: SQS envelopes → Monetate rows, with partial batch failures and a DLQ that explains.
+"""The PostRecords Lambda handler: SQS envelopes → Monetate rows, partial batch failures, a DLQ that
+explains.
 
-The handler resolves its dependencies on the first invocation, runs the pre-pass of
-:mod:`.message_batch` over the whole SQS batch (which posts, dead-letters and records), then lets
-Powertools' ``BatchProcessor`` walk the records: its record handler only raises for the messages
-the pre-pass decided to retry, so the partial-batch response is Powertools'. A 403 (key revoked)
-stops every Monetate call and fails every message of the batch (nothing deleted or dead-lettered).
+:func:`make_handler` resolves its dependencies on the first invocation (:func:`build_deps`: the
+shared Monetate client, the schema cache, the DLQ, the idempotency table), hands the whole SQS batch
+to :func:`process_messages` (which posts, dead-letters and records), then lets Powertools'
+``BatchProcessor`` walk the records: its record handler raises only for the messages to retry, so
+the partial-batch response is Powertools'. A 403 (key revoked) stops every Monetate call and fails
+every message of the batch (nothing deleted or dead-lettered).
 """
 
 from __future__ import annotations

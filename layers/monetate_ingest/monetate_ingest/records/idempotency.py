@@ -1,4 +1,8 @@
-"""Per-message idempotency for PostRecords on Powertools' persistence layer (``IDEMPOTENCY_TABLE``).
+"""Per-message idempotency for PostRecords: claims on Powertools' persistence layer (``IDEMPOTENCY_TABLE``).
+
+:class:`Claims` is what PostRecords needs (claim / complete / release); :class:`PersistenceClaims`
+implements it on a Powertools persistence layer, :func:`dynamodb_claims` wires DynamoDB, and
+:class:`NoClaims` switches idempotency off.
 
 Why not ``@idempotent_function``: PostRecords merges the rows of many messages into few POSTs, so
 "process this message" is not one function call whose return value could be cached. We use the

@@ -1,4 +1,4 @@
-"""Step 5 of the PostRecords pre-pass: merge the claimed rows per schema into POSTs and post them.
+"""Posting PostRecords' claimed rows: merged per schema into POSTs, results mapped back to messages.
 
 Each row handed to the :class:`Batcher` gets a global tag (``owners``: tag → message, row index),
 so what :func:`post_with_bisection` reports — rows posted, rows Monetate refused with 400 — lands on
@@ -9,13 +9,13 @@ posting: the messages whose rows were not delivered are marked for retry.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from monetate_ingest.formats.exceptions import RowError
 from monetate_ingest.monetate.exceptions import KeyRevokedError
 from monetate_ingest.observability import logger
 from monetate_ingest.records.dead_letters import RowRefusal
-from monetate_ingest.records.state import Msg, describe_error
+from monetate_ingest.records.state import CoercedRow, Msg, describe_error
 
 if TYPE_CHECKING:
     from monetate_ingest.delivery.batching import Batch
@@ -31,14 +31,14 @@ class RowPoster:
         self.posts = 0
         self.owners: list[tuple[int, int]] = []  # tag → (message pos, row index)
 
-    def post(self, msgs: list[Msg], coerced: dict[str, list[tuple[int, int, dict[str, Any]]]]) -> None:
+    def post(self, msgs: list[Msg], coerced: dict[str, list[CoercedRow]]) -> None:
         from monetate_ingest.delivery.batching import Batcher
 
         by_pos = {m.pos: m for m in msgs}
         for schema, rows in coerced.items():
             batcher = Batcher(self.deps.rows.batch_max_rows, self.deps.rows.batch_max_bytes)
             batches: list[Batch] = []
-            for pos, index, row in rows:
+            for pos, index, row in ((c.pos, c.index, c.row) for c in rows):
                 m = by_pos[pos]
                 if not m.claimed or m.transient:
                     continue

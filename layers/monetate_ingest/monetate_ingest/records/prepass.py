@@ -1,27 +1,19 @@
-"""The PostRecords pre-pass: decide every message of one SQS batch, post merged rows, settle.
+"""Handling one SQS batch: decide every message, post the merged rows, settle (``process_messages``).
 
-Rows of messages for the same schema are merged into as few POSTs as the batch limits allow:
+Rows of messages for the same schema are merged into as few POSTs as the batch limits allow. The
+stages, in order: parse every body (:func:`parse_envelope`; an :class:`EnvelopeError` is
+permanent); look each schema up once (unknown: permanent ``unknown_schema``); coerce the rows (a
+:class:`RowError` refuses that row; every row refused: permanent); claim each message with valid
+rows in the idempotency table (content already posted: skipped); post (:class:`RowPoster`); settle
+(:class:`Settler`). This module holds the stages before posting.
 
-1. parse every body (:func:`parse_envelope`; an :class:`EnvelopeError` is permanent);
-2. look each schema up once (unknown → permanent ``unknown_schema``);
-3. coerce the rows (a :class:`RowError` refuses that row; every row refused → permanent);
-4. claim each message with valid rows in the idempotency table (content already posted → skip);
-5. merge the claimed rows per schema (:class:`Batcher`, tag = global row index) and
-   :func:`post_with_bisection` each batch; rows Monetate refuses with 400 are found by bisection;
-6. settle each message: all rows posted → success; some refused → the valid ones posted and an
-   envelope of the refused ones dead-lettered (``rows_rejected``); permanent → the original body
-   dead-lettered byte for byte; transient → retried by SQS.
-
-Idempotency and redelivery (see :mod:`.message_idempotency`): a message's completion is recorded
-only once *all* its rows are posted (or dead-lettered). A message that fails part-way — a transient
-error after some of its rows were stored — is retried whole, so those rows are posted again:
-delivery is at-least-once, exactly-once in effect for datasets with a unique key (Monetate upserts
-them). Tracking posted row indexes per message would need a read-modify-write of the record after
-every POST for a window that only a 5xx storm in the middle of a merged batch opens; not worth
-the cost and the extra failure modes.
-
-Steps 1-4 are here; posting is :mod:`.message_post`, settling :mod:`.message_settle`, and the state
-they share about each message :mod:`.message_state`.
+Idempotency and redelivery (:mod:`monetate_ingest.records.idempotency`): a message's completion is
+recorded only once *all* its rows are posted (or dead-lettered). A message that fails part-way — a
+transient error after some of its rows were stored — is retried whole, so those rows are posted
+again: delivery is at-least-once, exactly-once in effect for datasets with a unique key (Monetate
+upserts them). Tracking posted row indexes per message would need a read-modify-write of the
+record after every POST for a window that only a 5xx storm in the middle of a merged batch opens;
+not worth the cost and the extra failure modes.
 """
 
 from __future__ import annotations
@@ -44,7 +36,7 @@ from monetate_ingest.records.dead_letters import (
 from monetate_ingest.records.idempotency import ClaimState
 from monetate_ingest.records.posting import RowPoster
 from monetate_ingest.records.settling import Settler
-from monetate_ingest.records.state import Msg, describe_error, parallel
+from monetate_ingest.records.state import CoercedRow, Msg, Refusal, describe_error, parallel
 from monetate_ingest.records.types import BatchOutcome, PostRecordsDeps
 
 if TYPE_CHECKING:
@@ -85,7 +77,7 @@ def _parse(msgs: list[Msg]) -> None:
         try:
             m.envelope = parse_envelope(m.body)
         except EnvelopeError as exc:
-            m.permanent = (exc.code, exc.message)
+            m.permanent = Refusal(exc.code, exc.message)
             continue
         m.identity = m.envelope.identity()
         fingerprint = _fingerprint(m.identity)
@@ -106,17 +98,16 @@ class _Run:
         self.deps = deps
         self.remaining_ms = remaining_ms
 
-    # 2. schemas
     def resolve_schemas(self, msgs: list[Msg]) -> dict[str, SchemaSpec]:
         specs: dict[str, SchemaSpec] = {}
-        failed: dict[str, tuple[str, str] | str] = {}
+        failed: dict[str, Refusal | str] = {}
         for name in dict.fromkeys(m.schema for m in _live(msgs) if m.schema):
             try:
                 specs[name] = self.deps.schemas.get(name)
             except KeyRevokedError:
                 raise
             except UnknownSchemaError as exc:
-                failed[name] = (UNKNOWN_SCHEMA, str(exc))
+                failed[name] = Refusal(UNKNOWN_SCHEMA, str(exc))
             except Exception as exc:  # transient or unexpected: SQS retries, maxReceiveCount bounds it
                 failed[name] = describe_error(exc)
                 logger.warning(
@@ -125,21 +116,18 @@ class _Run:
                 )
         for m in _live(msgs):
             problem = failed.get(m.schema or "")
-            if isinstance(problem, tuple):
+            if isinstance(problem, Refusal):
                 m.permanent = problem
             elif problem is not None:
                 m.transient = f"schema lookup failed: {problem}"
         return specs
 
-    # 3. coercion
-    def coerce(
-        self, msgs: list[Msg], specs: dict[str, SchemaSpec]
-    ) -> dict[str, list[tuple[int, int, dict[str, Any]]]]:
+    def coerce(self, msgs: list[Msg], specs: dict[str, SchemaSpec]) -> dict[str, list[CoercedRow]]:
         from monetate_ingest.formats.coercion import compile_coercer
 
         policy: Any = "reject" if self.deps.rows.unknown_columns == "add" else self.deps.rows.unknown_columns
         coercers: dict[str, RowCoercer] = {}
-        out: dict[str, list[tuple[int, int, dict[str, Any]]]] = {}
+        out: dict[str, list[CoercedRow]] = {}
         for m in _live(msgs):
             assert m.envelope is not None
             name = m.envelope.schema
@@ -148,14 +136,14 @@ class _Run:
                 coercer = coercers[name] = compile_coercer(
                     specs[name], None, unknown=policy, naive_tz=self.deps.rows.naive_datetime_tz
                 )
-            good: list[tuple[int, int, dict[str, Any]]] = []
+            good: list[CoercedRow] = []
             for i, raw in enumerate(m.envelope.rows):
                 try:
-                    good.append((m.pos, i, coercer.coerce(raw)))
+                    good.append(CoercedRow(m.pos, i, coercer.coerce(raw)))
                 except RowError as exc:
                     m.refusals[i] = RowRefusal(i, exc.reason, exc.field)
             if not good:
-                m.permanent = (
+                m.permanent = Refusal(
                     ROWS_REJECTED,
                     describe_refusals(list(m.refusals.values()), total=len(m.envelope.rows), posted=0),
                 )
@@ -163,7 +151,6 @@ class _Run:
                 out.setdefault(name, []).extend(good)
         return out
 
-    # 4. idempotency claims
     def claim(self, msgs: list[Msg]) -> None:
         """One conditional put per message, in parallel (a round-trip each would dominate)."""
         todo = [m for m in _live(msgs) if m.identity is not None]

@@ -1,13 +1,15 @@
-"""Step 6 of the PostRecords pre-pass: settle each message, record it, count the batch.
+"""Settling a batch: each message's :class:`Outcome`, its dead letter, its idempotency record, metrics.
 
-A message ends posted, posted partly (its refused rows dead-lettered in an envelope of their own),
-dead-lettered whole (the original body, byte for byte), a duplicate, or retried; identical messages
-of the batch share their first copy's fate. Its idempotency claim is then completed or released —
-deferred, all records written in parallel at the end — and the batch's metrics go out.
+:class:`Settler` turns what is known of each message (:class:`Msg`) into one outcome: posted,
+posted partly (its refused rows dead-lettered in an envelope of their own), dead-lettered whole
+(the original body, byte for byte), a duplicate, or retried; identical messages of the batch share
+their first copy's fate. Its idempotency claim is then completed or released — deferred, all
+records written in parallel at the end — and the batch's metrics go out.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +21,8 @@ from monetate_ingest.records.dead_letters import (
     describe_refusals,
     refused_rows_letter,
 )
-from monetate_ingest.records.state import Msg, describe_error, parallel
+from monetate_ingest.records.state import Msg, Refusal, describe_error, parallel
+from monetate_ingest.records.types import Outcome
 
 if TYPE_CHECKING:
     from monetate_ingest.records.types import BatchOutcome, PostRecordsDeps
@@ -35,7 +38,7 @@ class Settler:
 
     def settle(self, msgs: list[Msg]) -> BatchOutcome:
         outcome = self.outcome
-        counts: dict[str, int] = {}
+        counts: Counter[Outcome] = Counter()
         rows_posted: dict[str, int] = {}
         rows_rejected: dict[str, int] = {}
         for m in msgs:
@@ -46,14 +49,14 @@ class Settler:
                 outcome.failures[m.message_id] = failure
             else:
                 outcome.results[m.message_id] = result
-            counts[result] = counts.get(result, 0) + 1
+            counts[result] += 1
         for m in msgs:  # identical messages share their first copy's fate (one dead letter at most)
             if m.twin is not None:
                 first = msgs[m.twin]
                 if first.message_id in outcome.failures:
                     outcome.failures[m.message_id] = outcome.failures[first.message_id]
                 else:
-                    outcome.results[m.message_id] = "duplicate"
+                    outcome.results[m.message_id] = Outcome.DUPLICATE
                 logger.info(
                     "message outcome",
                     extra={"message_id": m.message_id, "outcome": "twin", "twin_of": first.message_id},
@@ -65,7 +68,7 @@ class Settler:
             extra={
                 "messages": len(msgs),
                 "posts": outcome.posts,
-                "outcomes": counts,
+                "outcomes": {str(k): v for k, v in counts.items()},
                 "retried": len(outcome.failures),
             },
         )
@@ -73,7 +76,7 @@ class Settler:
 
     def _settle_one(
         self, m: Msg, rows_posted: dict[str, int], rows_rejected: dict[str, int]
-    ) -> tuple[str, str | None]:
+    ) -> tuple[Outcome, str | None]:
         log: dict[str, Any] = {"message_id": m.message_id, "schema": m.schema}
         if self.outcome.revoked:
             if (
@@ -86,12 +89,12 @@ class Settler:
             else:
                 self._release(m, "key revoked")
             logger.info("message outcome", extra={**log, "outcome": "retried", "reason": "key revoked"})
-            return "retried", "Monetate API key revoked (403)"
+            return Outcome.RETRIED, "Monetate API key revoked (403)"
         if m.skipped:
             logger.info(
                 "message outcome", extra={**log, "outcome": "duplicate", "reason": "content posted before"}
             )
-            return "duplicate", None
+            return Outcome.DUPLICATE, None
         rows_total = len(m.envelope.rows) if m.envelope else 0
         if m.transient is None and m.permanent is None and len(m.posted) + len(m.refusals) < rows_total:
             m.transient = "posting stopped before this message's rows were delivered"
@@ -106,14 +109,15 @@ class Settler:
                     "rows_posted_before_failure": len(m.posted),
                 },
             )
-            return "retried", m.transient
+            return Outcome.RETRIED, m.transient
         assert m.permanent is not None or m.envelope is not None
         total = len(m.envelope.rows) if m.envelope else 0
         if m.permanent is None and not m.posted:
             # Every valid row was refused by Monetate (400): the whole message is permanent.
-            m.permanent = (ROWS_REJECTED, describe_refusals(_sorted(m.refusals), total=total, posted=0))
+            reason = describe_refusals(_sorted(m.refusals), total=total, posted=0)
+            m.permanent = Refusal(ROWS_REJECTED, reason)
         if m.permanent is not None:
-            letter = DeadLetter(m.message_id, m.body, m.permanent[0], m.permanent[1])
+            letter = DeadLetter(m.message_id, m.body, m.permanent.error_type, m.permanent.error_message)
         elif m.refusals:
             assert m.envelope is not None
             letter = refused_rows_letter(m.message_id, m.envelope, _sorted(m.refusals), posted=len(m.posted))
@@ -121,7 +125,7 @@ class Settler:
             self._complete(m)
             rows_posted[m.schema or ""] = rows_posted.get(m.schema or "", 0) + len(m.posted)
             logger.debug("message outcome", extra={**log, "outcome": "posted", "rows": len(m.posted)})
-            return "posted", None
+            return Outcome.POSTED, None
         if m.posted:
             rows_posted[m.schema or ""] = rows_posted.get(m.schema or "", 0) + len(m.posted)
         try:
@@ -132,7 +136,7 @@ class Settler:
                 "could not send to the DLQ; the message will be retried",
                 extra={**log, "error_type": letter.error_type, "error": describe_error(exc)},
             )
-            return "retried", f"dead letter not sent: {describe_error(exc)}"
+            return Outcome.RETRIED, f"dead letter not sent: {describe_error(exc)}"
         if m.posted:
             self._complete(m)  # its valid rows are stored; the refused ones are in the DLQ
         else:
@@ -150,7 +154,7 @@ class Settler:
                 "refused": [{"index": r.index, "field": r.field} for r in _sorted(m.refusals)][:50],
             },
         )
-        return ("dead_lettered" if not m.posted else "posted_partly"), None
+        return (Outcome.DEAD_LETTERED if not m.posted else Outcome.POSTED_PARTLY), None
 
     def _complete(self, m: Msg) -> None:
         """Record the content as done (deferred: all records are written in parallel at the end)."""
@@ -196,18 +200,18 @@ class Settler:
     def _emit_metrics(
         self,
         outcome: BatchOutcome,
-        counts: dict[str, int],
+        counts: Counter[Outcome],
         rows_posted: dict[str, int],
         rows_rejected: dict[str, int],
     ) -> None:
         sink = self.deps.metrics
-        posted = counts.get("posted", 0) + counts.get("posted_partly", 0)
-        dead = counts.get("dead_lettered", 0) + counts.get("posted_partly", 0)
+        posted = counts[Outcome.POSTED] + counts[Outcome.POSTED_PARTLY]
+        dead = counts[Outcome.DEAD_LETTERED] + counts[Outcome.POSTED_PARTLY]
         for name, value in (
             ("MessagesPosted", posted),
             ("MessagesDeadLettered", dead),
             ("MessagesRetried", len(outcome.failures)),
-            ("MessagesDuplicate", counts.get("duplicate", 0)),
+            ("MessagesDuplicate", counts[Outcome.DUPLICATE]),
         ):
             sink.count(name, value)
         for schema, n in rows_posted.items():

@@ -1,8 +1,10 @@
-"""What PostRecords' stages share: their dependencies and the batch's outcome."""
+"""PostRecords' dependencies and results: what it talks to (``PostRecordsDeps`` and the protocols
+of its parts) and what became of each message of a batch (``Outcome``, ``BatchOutcome``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from monetate_ingest.observability import metrics
@@ -62,11 +64,21 @@ class PostRecordsDeps:
     idempotency_concurrency: int = 16
 
 
+class Outcome(StrEnum):
+    """What became of one message (the value is what logs and metrics say)."""
+
+    POSTED = "posted"  # every row stored: the message is deleted
+    POSTED_PARTLY = "posted_partly"  # valid rows stored, the refused ones dead-lettered in an envelope
+    DEAD_LETTERED = "dead_lettered"  # the original body in the DLQ with the reason
+    DUPLICATE = "duplicate"  # the same content was posted before (or earlier in this batch)
+    RETRIED = "retried"  # listed in batchItemFailures: SQS delivers it again
+
+
 @dataclass
 class BatchOutcome:
     """Per message id: why it must be retried (``failures``) or what became of it (``results``)."""
 
     failures: dict[str, str] = field(default_factory=dict)
-    results: dict[str, str] = field(default_factory=dict)
+    results: dict[str, Outcome] = field(default_factory=dict)
     posts: int = 0
     revoked: bool = False
