@@ -184,6 +184,8 @@ class IngestSettings:
     csv_delimiter: str = _var("CSV_DELIMITER", ",", _delimiter, strip=False)
     max_decompressed_bytes: int = _var("MAX_DECOMPRESSED_BYTES", 20 * 1024**3, _int_in(1_000, 1 << 50))
     max_compression_ratio: int = _var("MAX_COMPRESSION_RATIO", 200, _int_in(2, 100_000))
+    #: A CSV field longer than this (UTF-8 bytes) rejects its row (``formats.readers``).
+    max_field_bytes: int = _var("MAX_FIELD_BYTES", 1024 * 1024, _int_in(1_024, 256 * 1024 * 1024))
     deadline_margin_seconds: float = _var("DEADLINE_MARGIN_SECONDS", 60.0, _float_in(1, 900))
     event_bus_name: str | None = _var("EVENT_BUS_NAME")
 

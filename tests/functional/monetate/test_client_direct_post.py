@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 import requests
 from monetate_ingest.monetate.client import MonetateClient
 from monetate_ingest.monetate.direct_post import DirectPost
-from monetate_ingest.monetate.exceptions import KeyRevokedError, TransientApiError
+from monetate_ingest.monetate.exceptions import DeadlineExceededError, KeyRevokedError, TransientApiError
 
 from local.sandbox import FaultConfig, MonetateSandbox
 from tests.functional.monetate.test_client_sandbox import PURCHASES, ROW, data_requests
@@ -87,6 +88,27 @@ def test_direct_path_read_timeout_is_transient(
     with pytest.raises(TransientApiError) as caught:
         client.post_rows("purchases", [{**ROW, "purchase_id": "p-2"}])
     assert "ReadTimeout" in str(caught.value) and len(waits) == 4
+
+
+def test_direct_path_reads_no_longer_than_the_deadline_allows(
+    sandbox: MonetateSandbox, make_client: MakeClient, waits: Any
+) -> None:
+    # Given data POSTs that answer after 1.5 s, and a client whose read timeout is 30 s
+    sandbox.add_schema(PURCHASES)
+    client = make_client()
+    client.post_rows("purchases", [ROW])  # token and connection first
+    counted = CountingSession(client)
+    sandbox.faults = FaultConfig(latency=1.5, apply_to="post")
+    body = json.dumps({"schema_rows": [{**ROW, "purchase_id": "p-2"}]}).encode()
+    # When rows are posted on the direct path with half a second left before the deadline
+    with pytest.raises(DeadlineExceededError) as caught:
+        client.post_body("purchases", body, deadline=time.monotonic() + 0.5)
+    # Then the read gave up with the deadline instead of waiting for the answer, nothing slept,
+    # and the error says the rows are left for the next invocation
+    message = str(caught.value)
+    assert "stopped after 1 attempt" in message and "ReadTimeout" in message
+    assert "left for the next invocation" in message
+    assert waits == [] and counted.calls == []
 
 
 def test_direct_path_refused_connection_is_transient(make_client: MakeClient, waits: Any) -> None:

@@ -12,6 +12,7 @@ import pytest
 from monetate_ingest.monetate.client import MonetateClient
 from monetate_ingest.monetate.exceptions import (
     BadRequestError,
+    InvalidSchemaNameError,
     KeyRevokedError,
     NotFoundError,
     RateLimitedError,
@@ -198,3 +199,29 @@ def test_get_record_is_never_retried(sandbox: MonetateSandbox, make_client: Make
         client.get_record("purchases", "p-1")
     assert caught.value.retry_after == 1.0 and waits == []
     assert len(data_requests(sandbox, "GET")) == 2
+
+
+def test_invalid_schema_names_never_reach_the_sandbox(
+    sandbox: MonetateSandbox, make_client: MakeClient
+) -> None:
+    # Given a client against the sandbox, which holds the schema "purchases"
+    sandbox.add_schema(PURCHASES)
+    client = make_client()
+    calls: list[Callable[[str], Any]] = [
+        client.get_schema,
+        lambda n: client.add_fields(n, {"channel": {"data_type": "STRING"}}),
+        lambda n: client.post_rows(n, [ROW]),
+        lambda n: client.post_body(n, json.dumps({"schema_rows": [ROW]}).encode()),
+        lambda n: client.get_record(n, "p-1"),
+        client.upload_history,
+    ]
+    # When every endpoint with a schema in its path is called with names that could escape it
+    for name in ["..", ".", "purchases/..", "a/b", "%2F", "..%2F", "?", "purchases?id=1", "#", "", "x" * 65]:
+        for call in calls:
+            with pytest.raises(InvalidSchemaNameError):
+                call(name)
+    # Then the sandbox's request log shows no request at all, not even a token mint
+    assert logged(sandbox) == [] and sandbox.counts["requests"] == 0
+    # And a valid name goes through (so the log would have shown them)
+    client.post_rows("purchases", [ROW])
+    assert [(r.method, r.status) for r in data_requests(sandbox)] == [("POST", 201)]

@@ -125,14 +125,31 @@ def test_csv_ragged_rows_are_row_errors() -> None:
     assert good(rows[2:]) == [(4, {"a": "7", "b": "8", "c": "9"})]
 
 
-def test_csv_unterminated_quote_at_eof_is_a_row_error() -> None:
-    # Given a quote opened on line 3 and never closed
-    rows = read(b'a,b\n1,2\n3,"oops\n4,5\n')
-    # Then the rows before it are fine and that row is an error, not a crash
+def test_csv_unterminated_quote_on_the_last_line_is_a_row_error() -> None:
+    # Given a quote opened on the last line and never closed (only blank lines after it)
+    rows = read(b'a,b\n1,2\n3,"oops\n\n')
+    # Then the rows before it are fine and that row is an error naming the column, not a crash
     assert good(rows[:1]) == [(2, {"a": "1", "b": "2"})]
     assert rows[1].line == 3 and rows[1].values is None
-    assert "unterminated quote" in (rows[1].error or "")
+    assert (
+        rows[1].error
+        == "row opens a quoted field in column 2 ('b') that is never closed (unterminated quote)"
+    )
+    assert rows[1].raw == '3,"oops\n\n'
     assert len(rows) == 2
+
+
+def test_csv_unterminated_quote_that_swallows_rows_fails_the_file_naming_its_line() -> None:
+    # Given a quote opened on line 3 that swallows line 4 to the end of the file
+    got: list[SourceRow] = []
+    # When it is read
+    with pytest.raises(FileFormatError) as info:
+        got.extend(open_rows(io.BytesIO(b'a,b\n1,2\n3,"oops\n4,5\n'), "f.csv", **LIMITS))
+    # Then the row before it came out, and the file fails at line 3 saying which lines it swallowed
+    assert good(got) == [(2, {"a": "1", "b": "2"})]
+    assert info.value.line == 3
+    assert str(info.value).startswith("line 3: unterminated quote")
+    assert "lines 3-4 were read as one field" in str(info.value)
 
 
 def test_csv_malformed_quote_is_a_row_error_and_reading_goes_on() -> None:

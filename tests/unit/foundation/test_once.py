@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
 from monetate_ingest.once import Once, OncePerKey
 
 
@@ -52,11 +53,11 @@ def test_a_failed_build_is_tried_again_and_reset_rebuilds() -> None:
         return len(attempts)
 
     once = Once(build)
-    try:
+    with pytest.raises(RuntimeError):
         once.get()
-    except RuntimeError:
-        pass
-    assert once.get() == 2 and not once.reset() and once.get() == 3
+    assert once.get() == 2
+    once.reset()
+    assert once.get() == 3
 
 
 def test_once_per_key_builds_each_key_once() -> None:

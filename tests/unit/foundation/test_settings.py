@@ -73,7 +73,11 @@ def test_each_function_reads_its_own_groups() -> None:
     assert ingest.monetate == records.monetate == spot.monetate
     assert ingest.rows == records.rows == RowSettings(batch_max_rows=50)
     # and each function has its own fields only
-    assert (ingest.post_concurrency, ingest.csv_delimiter, ingest.records_queue_url) == (8, "\t", "https://sqs/q")
+    assert (ingest.post_concurrency, ingest.csv_delimiter, ingest.records_queue_url) == (
+        8,
+        "\t",
+        "https://sqs/q",
+    )
     assert records.records_dlq_url == "https://sqs/dlq"
     assert spot.validator_max_wait == 1.5
     assert not hasattr(spot, "rows") and not hasattr(records, "post_concurrency")

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from monetate_ingest.monetate.client import MonetateClient, new_session
+from monetate_ingest.monetate.client import MonetateClient
 from monetate_ingest.monetate.exceptions import (
     BadRequestError,
     KeyRevokedError,
@@ -19,6 +19,7 @@ from monetate_ingest.monetate.exceptions import (
     UnexpectedResponseError,
 )
 from monetate_ingest.monetate.retry import RetryPolicy, parse_retry_after
+from monetate_ingest.monetate.transport import new_session
 from requests import PreparedRequest
 from requests.auth import AuthBase
 
@@ -194,11 +195,12 @@ def test_get_record_5xx_is_not_retried(make: Callable[..., Any]) -> None:
 
 
 def test_paths_and_ids_are_quoted(make: Callable[..., Any]) -> None:
+    # (a schema name that would need quoting, "my schema/x", is refused: see test_names.py)
     client, transport, _ = make(default=envelope(200, {"schema_rows": []}))
-    client.get_record("my schema/x", "a&b=c d")
+    client.get_record("my-schema_2", "a&b=c d/e")
     [sent] = transport.sent
-    assert urlsplit(sent.url).path == "/api/data/v1/acme/production/data/my%20schema%2Fx/"
-    assert urlsplit(sent.url).query in ("id=a%26b%3Dc+d", "id=a%26b%3Dc%20d")
+    assert urlsplit(sent.url).path == "/api/data/v1/acme/production/data/my-schema_2/"
+    assert urlsplit(sent.url).query in ("id=a%26b%3Dc+d%2Fe", "id=a%26b%3Dc%20d%2Fe")
 
 
 def test_every_endpoint_uses_its_method_path_and_a_timeout(make: Callable[..., Any]) -> None:

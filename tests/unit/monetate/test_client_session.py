@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 import requests
-from monetate_ingest.monetate.client import EnvironmentOnceSession, new_session
+from monetate_ingest.monetate.transport import EnvironmentOnceSession, new_session
 
 
 class _Counting(requests.Session):

@@ -21,7 +21,7 @@ _PREFIX = "Token "
 class TokenSource(Protocol):
     """What :class:`TokenAuth` needs from :class:`~monetate_ingest.monetate.tokens.TokenProvider`."""
 
-    def token(self) -> str: ...
+    def token(self, deadline: float | None = None) -> str: ...
 
     def invalidate(self, token: str) -> None: ...
 
@@ -34,17 +34,25 @@ class TokenAuth(AuthBase):
     single-record GET, which must never reach Monetate twice within a second.
     """
 
-    def __init__(self, tokens: TokenSource, *, resend: bool = True) -> None:
+    def __init__(self, tokens: TokenSource, *, resend: bool = True, deadline: float | None = None) -> None:
         self.tokens = tokens
         self.resend = resend
+        self.deadline = deadline
 
     def without_resend(self) -> TokenAuth:
         """The same tokens, but a 401 is answered as is after dropping the token."""
-        return TokenAuth(self.tokens, resend=False)
+        return TokenAuth(self.tokens, resend=False, deadline=self.deadline)
+
+    def until(self, deadline: float) -> TokenAuth:
+        """The same tokens for one call: a token minted on its way keeps to ``deadline``
+        (a ``time.monotonic()`` instant)."""
+        return TokenAuth(self.tokens, resend=self.resend, deadline=deadline)
 
     def authorization(self) -> str:
         """The ``Authorization`` header value for the current token (minted if needed)."""
-        return _PREFIX + self.tokens.token()
+        if self.deadline is None:
+            return _PREFIX + self.tokens.token()
+        return _PREFIX + self.tokens.token(deadline=self.deadline)
 
     def refused(self, authorization: str) -> bool:
         """Monetate answered 401 to ``authorization``: drop its token; True if the request

@@ -27,6 +27,8 @@ from monetate_ingest.observability import logger
 Algorithm = Literal["RS256", "RS384", "RS512"]
 ALGORITHMS: tuple[Algorithm, ...] = ("RS256", "RS384", "RS512")
 
+#: A shorter private key is used but logged as a warning (NIST: RSA under 2048 bits is too weak).
+MIN_KEY_BITS = 2048
 _PEM = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END \1-----", re.DOTALL)
 #: Secrets Manager failures worth retrying later (error codes or botocore exception names).
 _TRANSIENT_MARKERS = ("Throttl", "InternalService", "Timeout", "Endpoint", "ConnectionClosed")
@@ -51,7 +53,10 @@ class Credentials:
 
 
 def parse_secret(text: str | bytes) -> Credentials:
-    """Validate the secret's JSON shape and load its PEM key; :class:`CredentialsError` if wrong."""
+    """Validate the secret's JSON shape and load its PEM key; :class:`CredentialsError` if wrong.
+
+    A key shorter than ``MIN_KEY_BITS`` is accepted with one warning naming its size (never the key).
+    """
     data, problem = _load_json(text)
     if problem is None:
         problem = _check_shape(data)
@@ -62,6 +67,11 @@ def parse_secret(text: str | bytes) -> Credentials:
     if problem is not None or key is None:
         raise CredentialsError(f"the Monetate secret's private_key {problem}")
     algorithm = cast(Algorithm, str(fields.get("algorithm") or "RS256").upper())
+    if key.key_size < MIN_KEY_BITS:  # still used: refusing it is Monetate's call, not ours
+        logger.warning(
+            f"RSA key of {key.key_size} bits; {MIN_KEY_BITS} or more expected",
+            extra={"key_bits": key.key_size},
+        )
     return Credentials(username=fields["username"].strip(), private_key=key, algorithm=algorithm)
 
 

@@ -36,6 +36,7 @@ class DirectPost:
         self.session = session
         self.auth = auth
         self.timeout = urllib3.Timeout(connect=timeout[0], read=timeout[1])
+        self._timeouts = timeout
         self._pools: dict[tuple[str, str], Any] = {}  # (scheme, host) → urllib3 pool, or None
 
     def usable_for(self, url: str) -> bool:
@@ -58,19 +59,37 @@ class DirectPost:
         self._pools[origin] = pool
         return pool
 
-    def post(self, url: str, body: bytes, headers: dict[str, str]) -> requests.Response:
-        """One POST (twice after a 401, as :class:`TokenAuth` does); 403: :class:`KeyRevokedError`."""
+    def post(
+        self,
+        url: str,
+        body: bytes,
+        headers: dict[str, str],
+        *,
+        auth: TokenAuth | None = None,
+        read_timeout: float | None = None,
+    ) -> requests.Response:
+        """One POST (twice after a 401, as :class:`TokenAuth` does); 403: :class:`KeyRevokedError`.
+
+        ``auth``: instead of the one given at construction (the same tokens, bound to a deadline);
+        ``read_timeout``: a cap on the read timeout for this POST.
+        """
+        auth = auth or self.auth
+        timeout = self.timeout
+        if read_timeout is not None and read_timeout < self._timeouts[1]:
+            timeout = urllib3.Timeout(connect=self._timeouts[0], read=read_timeout)
         merged = {**self.session.headers, **headers}
-        authorization = merged["Authorization"] = self.auth.authorization()
-        response = self._send(url, body, merged)
-        if response.status_code == 401 and self.auth.refused(authorization):
-            merged["Authorization"] = self.auth.authorization()
-            response = self._send(url, body, merged)
+        authorization = merged["Authorization"] = auth.authorization()
+        response = self._send(url, body, merged, timeout)
+        if response.status_code == 401 and auth.refused(authorization):
+            merged["Authorization"] = auth.authorization()
+            response = self._send(url, body, merged, timeout)
         if response.status_code == 403:
             raise revoked_error("POST", url)
         return response
 
-    def _send(self, url: str, body: bytes, headers: dict[str, Any]) -> requests.Response:
+    def _send(
+        self, url: str, body: bytes, headers: dict[str, Any], timeout: urllib3.Timeout
+    ) -> requests.Response:
         parts = urlsplit(url)
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         try:
@@ -84,7 +103,7 @@ class DirectPost:
                 assert_same_host=False,
                 preload_content=True,
                 decode_content=True,
-                timeout=self.timeout,
+                timeout=timeout,
             )
         except ReadTimeoutError as exc:
             raise requests.ReadTimeout(exc) from exc

@@ -47,6 +47,11 @@ class RateLimitedError(TransientApiError):
         self.retry_after = retry_after
 
 
+class DeadlineExceededError(TransientApiError):
+    """A call stopped short of the caller's deadline: a retry would have slept past it, or no time
+    was left to send. The rows are not lost: the caller leaves them for the next invocation."""
+
+
 class UnexpectedResponseError(TransientApiError):
     """The answer was not Monetate's JSON envelope (an HTML page from a proxy, say)."""
 
@@ -73,3 +78,9 @@ class KeyRevokedError(PermanentApiError):
 
 class UnknownSchemaError(PermanentApiError):
     """The dataset named by the S3 path or the envelope does not exist in Monetate."""
+
+
+class InvalidSchemaNameError(UnknownSchemaError):
+    """The schema name breaks the naming rule (:mod:`monetate_ingest.monetate.names`): no such
+    dataset can exist, and the name never reaches a URL. Handled as an unknown schema by callers
+    that do not tell the two apart."""

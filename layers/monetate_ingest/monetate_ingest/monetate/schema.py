@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from monetate_ingest.monetate.exceptions import NotFoundError, UnknownSchemaError
+from monetate_ingest.monetate.names import check_schema_name
 
 DATA_TYPES = frozenset({"STRING", "MULTI_STRING", "NUMBER", "DATETIME", "BOOLEAN", "GOOGLE_PRODUCT_CATEGORY"})
 
@@ -81,7 +82,8 @@ class SchemaCache:
     """Caches :class:`SchemaSpec` per name for ``max_age`` seconds; thread-safe.
 
     ``fetch(name)`` returns the API's schema dict (``MonetateClient.get_schema``; a client object
-    is accepted too). A missing schema raises :class:`UnknownSchemaError` and is not cached.
+    is accepted too). A missing schema raises :class:`UnknownSchemaError` and is not cached; a name
+    that breaks the naming rule is refused before any fetch (:func:`check_schema_name`).
     """
 
     def __init__(
@@ -100,7 +102,12 @@ class SchemaCache:
         self.fetches = 0
 
     def get(self, name: str) -> SchemaSpec:
-        """The cached schema, fetched when absent or older than ``max_age``."""
+        """The cached schema, fetched when absent or older than ``max_age``.
+
+        An invalid name raises :class:`~monetate_ingest.monetate.exceptions.InvalidSchemaNameError`
+        (an :class:`UnknownSchemaError`) without a fetch.
+        """
+        check_schema_name(name)
         with self._lock:
             entry = self._entries.get(name)
             if entry is not None and self._clock() - entry[0] < self._max_age:
@@ -109,6 +116,7 @@ class SchemaCache:
 
     def refresh(self, name: str) -> SchemaSpec:
         """Re-read the schema now (after adding fields, say)."""
+        check_schema_name(name)
         with self._lock:
             return self._load(name)
 

@@ -1,7 +1,9 @@
 """The access-token cache: mint with a signed JWT, reuse until shortly before expiry.
 
 Thread-safe: concurrent callers share one mint (double-checked lock). Tokens and JWTs are never
-logged or put in exception messages.
+logged or put in exception messages. The mint's attempts run through the one retry loop
+(:class:`~monetate_ingest.monetate.transport.RetryLoop`, its own smaller budget) and its answers
+are read by :func:`~monetate_ingest.monetate.responses.interpret` (the Auth API's dialect).
 """
 
 from __future__ import annotations
@@ -11,23 +13,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import requests
 from requests.auth import AuthBase
 
 from monetate_ingest.errors import SettingsError
 from monetate_ingest.monetate.credentials import Credentials
-from monetate_ingest.monetate.exceptions import (
-    AuthenticationError,
-    BadRequestError,
-    KeyRevokedError,
-    PermanentApiError,
-    RateLimitedError,
-    TransientApiError,
-    UnexpectedResponseError,
-)
+from monetate_ingest.monetate.exceptions import UnexpectedResponseError
 from monetate_ingest.monetate.jwt_signer import sign_jwt
-from monetate_ingest.monetate.retry import RetryPolicy, parse_retry_after
+from monetate_ingest.monetate.responses import AUTH_API, Retry, interpret
+from monetate_ingest.monetate.retry import RetryPolicy
+from monetate_ingest.monetate.transport import NETWORK_ERRORS, RetryLoop, capped, network_failure
 from monetate_ingest.observability import logger
 
 TTL_MIN, TTL_MAX = 600, 43200
@@ -73,6 +70,7 @@ class TokenProvider:
         timeout: tuple[float, float] = (3.05, 30.0),
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if isinstance(ttl, bool) or not isinstance(ttl, int) or not TTL_MIN <= ttl <= TTL_MAX:
             raise SettingsError(f"MONETATE_TOKEN_TTL must be a whole number from {TTL_MIN} to {TTL_MAX}")
@@ -83,14 +81,18 @@ class TokenProvider:
         self._clock = clock
         self._margin = max(0.0, min(refresh_margin, ttl / 10))
         self._timeout = timeout
-        self._retry = retry or RetryPolicy(max_retries=2, base=0.2, cap=5.0)
-        self._sleep = sleep
+        policy = retry or RetryPolicy(max_retries=2, base=0.2, cap=5.0)
+        self._loop = RetryLoop(policy, sleep=sleep, now=monotonic)
         self._lock = threading.Lock()
         self._current: _Token | None = None
         self.mints = 0
 
-    def token(self) -> str:
-        """The cached token, or a freshly minted one when it is missing or near expiry."""
+    def token(self, deadline: float | None = None) -> str:
+        """The cached token, or a freshly minted one when it is missing or near expiry.
+
+        ``deadline`` (a ``time.monotonic()`` instant): a mint keeps to it
+        (:class:`~monetate_ingest.monetate.exceptions.DeadlineExceededError` otherwise).
+        """
         current = self._current
         if current is not None and self._clock() < current.refresh_at:
             return current.value
@@ -98,7 +100,7 @@ class TokenProvider:
             current = self._current
             if current is not None and self._clock() < current.refresh_at:
                 return current.value
-            current = self._mint()
+            current = self._mint(deadline)
             self._current = current
             return current.value
 
@@ -116,88 +118,48 @@ class TokenProvider:
 
     # --- minting ------------------------------------------------------------------------------
 
-    def _mint(self) -> _Token:
+    def _mint(self, deadline: float | None) -> _Token:
         credentials = self._credentials.get()
         rotated = False
-        attempt = 0
-        while True:
+        where = f"minting a Monetate token (GET {urlsplit(self._url).path or '/'})"
+
+        def attempt(read_cap: float | None) -> _Token | Retry:
+            nonlocal credentials, rotated
             started = self._clock()
-            response, failure = self._request(credentials, started)
-            status = response.status_code if response is not None else None
-            if status == 401 and not rotated:
-                # The key may have been rotated: re-read the secret once and try again.
-                logger.warning("Monetate refused the JWT (401); re-reading the secret once")
-                credentials = self._credentials.refresh()
-                rotated = True
-                continue
-            if status == 401:
-                raise AuthenticationError(
-                    f"Monetate refused the JWT of API user {credentials.username!r} (401) even after "
-                    "re-reading the secret: check the username, that its public key is uploaded and "
-                    "active, and the clock",
-                    status=401,
-                    url=self._url,
-                )
-            if status == 403:
-                raise KeyRevokedError(
-                    f"Monetate says the key of API user {credentials.username!r} was revoked (403); "
-                    "upload a new key and update the secret",
-                    status=403,
-                    url=self._url,
-                )
-            if response is None or status == 429 or (status is not None and status >= 500):
-                retry_after = parse_retry_after(response.headers.get("Retry-After")) if response else None
-                if attempt < self._retry.max_retries:
-                    self._sleep(self._retry.delay(attempt, retry_after))
-                    attempt += 1
-                    continue
-                what = failure or f"HTTP {status}"
-                message = f"could not mint a Monetate token after {attempt + 1} attempts: {what}"
-                if status == 429:
-                    raise RateLimitedError(message, retry_after=retry_after, status=429, url=self._url)
-                if response is not None and not _is_json(response):
-                    kind = response.headers.get("Content-Type", "unknown content type")
-                    raise UnexpectedResponseError(f"{message} ({kind})", status=status, url=self._url)
-                raise TransientApiError(message, status=status, url=self._url)
-            assert response is not None
-            return self._accept(response, started)
+            timeout = capped(self._timeout, read_cap)
+            try:
+                response = self._request(credentials, started, timeout)
+                if response.status_code == 401 and not rotated:
+                    # The key may have been rotated: re-read the secret once and send again at once.
+                    logger.warning("Monetate refused the JWT (401); re-reading the secret once")
+                    credentials = self._credentials.refresh()
+                    rotated = True
+                    started = self._clock()
+                    response = self._request(credentials, started, timeout)
+            except NETWORK_ERRORS as exc:
+                return network_failure(where, exc, self._url)
+            context = {"username": credentials.username, "ttl": self.ttl}
+            outcome = interpret(where, response, dialect=AUTH_API, context=context)
+            if isinstance(outcome, Retry):
+                return outcome
+            return self._accept(outcome[0], response, started)
+
+        return self._loop.run(attempt, where=where, deadline=deadline)
 
     def _request(
-        self, credentials: Credentials, started: float
-    ) -> tuple[requests.Response | None, str | None]:
-        jwt = sign_jwt(credentials, started)
-        try:
-            response = self._session.get(
-                self._url, params={"ttl": self.ttl}, auth=_JwtAuth(jwt), timeout=self._timeout
-            )
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            return None, type(exc).__name__
-        return response, None
+        self, credentials: Credentials, started: float, timeout: tuple[float, float]
+    ) -> requests.Response:
+        auth = _JwtAuth(sign_jwt(credentials, started))
+        return self._session.get(self._url, params={"ttl": self.ttl}, auth=auth, timeout=timeout)
 
-    def _accept(self, response: requests.Response, started: float) -> _Token:
-        status = response.status_code
-        body: Any = None
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if status != 200:
-            meta = body.get("meta") if isinstance(body, dict) else None
-            errors = meta.get("errors") if isinstance(meta, dict) else None
-            error_class = BadRequestError if status == 400 else PermanentApiError
-            raise error_class(
-                f"Monetate's Auth API answered HTTP {status} to a token request (ttl={self.ttl})",
-                status=status,
-                meta_errors=errors if isinstance(errors, list) else [],
-                url=self._url,
-            )
-        data = body.get("data") if isinstance(body, dict) else None
+    def _accept(self, data: Any, response: requests.Response, started: float) -> _Token:
         token = data.get("token") if isinstance(data, dict) else None
         if not isinstance(token, str) or not token:
             kind = response.headers.get("Content-Type", "unknown content type")
             raise UnexpectedResponseError(
-                f"Monetate's Auth API answered HTTP {status} ({kind}) without a token in data.token",
-                status=status,
+                f"Monetate's Auth API answered HTTP {response.status_code} ({kind}) "
+                "without a token in data.token",
+                status=response.status_code,
                 url=self._url,
             )
         assert isinstance(data, dict)
@@ -213,11 +175,3 @@ class TokenProvider:
             extra={"ttl": self.ttl, "expires_in": round(expires_at - started, 1), "mints": self.mints},
         )
         return _Token(value=token, refresh_at=expires_at - self._margin)
-
-
-def _is_json(response: requests.Response) -> bool:
-    try:
-        response.json()
-    except ValueError:
-        return False
-    return True

@@ -10,46 +10,40 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
-from typing import Any, NamedTuple
+from typing import Any
 from zoneinfo import ZoneInfo
 
-TextConverter = Callable[[str], Any]
-ValueConverter = Callable[[Any], Any]
+from monetate_ingest.formats.coercion.base import Absent, Converter, Invalid
+from monetate_ingest.formats.coercion.base import kind as _kind
+from monetate_ingest.formats.coercion.numbers import MAX_SAFE_INTEGER, NUMBER, non_finite
 
-
-class Invalid(ValueError):
-    """The value does not fit the type; the message completes "field 'name' …"."""
-
-
-class Absent(Exception):
-    """Nothing is left of the value: treat the field as absent."""
-
-
-class Converter(NamedTuple):
-    text: TextConverter | None  # None: keep the stripped text as is (STRING, the fast path)
-    value: ValueConverter
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a JSON object"
-    if isinstance(value, list | tuple):
-        return "a JSON array"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    return f"a {type(value).__name__}"
+__all__ = [
+    "BOOLEAN",
+    "MAX_SAFE_INTEGER",
+    "MULTI_STRING",
+    "NUMBER",
+    "STRING",
+    "Absent",
+    "Converter",
+    "Invalid",
+    "converter_for",
+    "escape_item",
+]
 
 
 def _scalar_text(value: Any) -> str | None:
-    """Text of a JSON scalar (booleans as true/false); None for objects and arrays."""
+    """Text of a JSON scalar (booleans as true/false); None for objects and arrays.
+
+    Raises :class:`Invalid` for a float that is not finite (a JSON ``1e400`` reads as infinity),
+    so no field is ever stored as ``"inf"``.
+    """
     if value is True:
         return "true"
     if value is False:
         return "false"
+    if value.__class__ is float and not math.isfinite(value):
+        raise non_finite(value)
     if isinstance(value, int | float | str):
         return str(value).strip()
     return None
@@ -68,44 +62,6 @@ def _string_value(value: Any) -> str:
 
 
 STRING = Converter(None, _string_value)
-
-# --- NUMBER -----------------------------------------------------------------------------------
-
-
-def _number_text(text: str) -> int | float:
-    if text.isascii() and "_" not in text:  # int()/float() also take '1_000' and non-ASCII digits
-        try:
-            if "." not in text and "e" not in text and "E" not in text:
-                return int(text)
-            number = float(text)
-        except ValueError:
-            pass
-        else:
-            if math.isfinite(number):
-                return number
-            raise Invalid(f"is too large a number: {text!r}")
-    hint = ""
-    if "," in text:
-        hint = " (remove thousands separators and write decimals with '.')"
-    elif text.lower().lstrip("+-") in ("nan", "inf", "infinity"):
-        hint = " (only finite numbers are allowed)"
-    elif len(text) > 4000:
-        hint = " (too many digits)"
-    raise Invalid(f"is not a number: {text[:40]!r}{hint}")
-
-
-def _number_value(value: Any) -> int | float:
-    cls = value.__class__
-    if cls is int:
-        return value  # type: ignore[no-any-return]
-    if cls is float:
-        if not math.isfinite(value):
-            raise Invalid(f"is not a finite number: {value!r}")
-        return value  # type: ignore[no-any-return]
-    raise Invalid(f"is {_kind(value)}, expected a number")
-
-
-NUMBER = Converter(_number_text, _number_value)
 
 # --- BOOLEAN ----------------------------------------------------------------------------------
 

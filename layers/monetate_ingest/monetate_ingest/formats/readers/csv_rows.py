@@ -1,4 +1,13 @@
-"""CSV rows: header required, quoted fields, physical line numbers, ragged rows as row errors."""
+"""CSV rows: header required, quoted fields, physical line numbers, broken rows as row errors.
+
+Rows are read in chunks by the C parser (``csv.reader``); a chunk of whole, valid rows of one line
+each is one :class:`CellBlock`, anything else is sorted out row by row. A row that the parser
+gives up on — a field over ``max_field_bytes``, a malformed quote — is that row's error, naming
+the lines it took, and reading goes on after it: an oversize quoted field is read past (never
+held) to its closing quote. A quote that never closes and swallows the lines after it fails the
+file naming its line (:mod:`monetate_ingest.formats.readers.csv_trouble`); nothing is counted
+that was not read as a row.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +15,19 @@ import csv
 import io
 import re
 from collections.abc import Iterator, Sequence
-from itertools import islice
+from itertools import islice, tee
 from typing import NamedTuple
 
 from monetate_ingest.formats.exceptions import FileFormatError
 from monetate_ingest.formats.readers.base import RowSource, SourceRow
-from monetate_ingest.formats.readers.decompress import UNDECODABLE, scrub, undecodable_bytes
+from monetate_ingest.formats.readers.csv_trouble import PREVIEW_CHARS, Trouble
+from monetate_ingest.formats.readers.decompress import UNDECODABLE, LongLines, scrub, undecodable_bytes
+
+#: The longest CSV field accepted, in bytes of UTF-8 (``MAX_FIELD_BYTES``): a row with a longer
+#: one is rejected and reading goes on. It also bounds the memory one row can take.
+DEFAULT_MAX_FIELD_BYTES = 1024 * 1024
+#: Rows per C-level read when rows are taken one by one (:meth:`CsvRows.cell_rows`, iteration).
+ROW_CHUNK = 256
 
 _new = tuple.__new__
 #: What the text layer counts as a line end inside a quoted cell (``newline=""``: untranslated).
@@ -26,19 +42,44 @@ class CellBlock(NamedTuple):
 
 
 class CsvRows(RowSource):
-    """Rows of a CSV text stream (see :func:`monetate_ingest.formats.readers.open_rows`)."""
+    """Rows of a CSV text stream (see :func:`monetate_ingest.formats.readers.open_rows`).
+
+    ``long_lines`` is the byte stream's :class:`LongLines` at ``max_field_bytes`` (without it,
+    fields are limited in characters only). The limit is the ``csv`` module's process-wide
+    ``field_size_limit``, set before every read.
+    """
 
     format = "csv"
 
-    def __init__(self, text: io.TextIOWrapper, delimiter: str = ",") -> None:
+    def __init__(
+        self,
+        text: io.TextIOWrapper,
+        delimiter: str = ",",
+        *,
+        max_field_bytes: int = DEFAULT_MAX_FIELD_BYTES,
+        long_lines: LongLines | None = None,
+    ) -> None:
         super().__init__()
-        self._reader = csv.reader(text, delimiter=delimiter, strict=True)
+        if max_field_bytes < 1:
+            raise ValueError(f"max_field_bytes must be at least 1, not {max_field_bytes}")
+        # The reader takes lines from one branch; the other trails it by at most a chunk, so the
+        # lines of a row the parser gave up on can be read again (Trouble).
+        lines, history = tee(text)
+        self._reader = csv.reader(lines, delimiter=delimiter, strict=True)
+        self._max = max_field_bytes
+        self._quarter = max_field_bytes // 4  # a field of fewer characters is within the limit
+        self._long = long_lines if long_lines is not None else LongLines(max_field_bytes)
+        self._long_mark = self._long.count
         self._undecodable = UNDECODABLE[0]
+        self._trouble = Trouble(lines, history, delimiter, max_field_bytes)
         self._header_line = 0
 
     def header(self) -> list[str]:
         if self.columns is None:
+            csv.field_size_limit(self._max)
             self.columns = self._read_header()
+            self._trouble.header = self.columns
+            self._trouble.forget(self._reader.line_num)
         return self.columns
 
     def _read_header(self) -> list[str]:
@@ -71,14 +112,25 @@ class CsvRows(RowSource):
         return cells
 
     def _rows(self) -> Iterator[SourceRow]:
-        return self._scan(cells=False)  # type: ignore[return-value]
+        header = self.header()
+        for item in self._items(ROW_CHUNK):
+            if item.__class__ is CellBlock:
+                for line, cells in zip(item.lines, item.rows):  # type: ignore[union-attr]  # noqa: B905
+                    row = dict(zip(header, cells))  # noqa: B905 - strict= costs a slow keyword call per row
+                    yield _new(SourceRow, (line, row, row, None))
+            else:
+                yield item  # type: ignore[misc]
 
     def cell_rows(self) -> Iterator[tuple[int, list[str]] | SourceRow]:
         """The rows as iteration yields them, except that a good row comes as a plain
         ``(line, cells)`` tuple instead of a :class:`SourceRow` with a ``{column: cell}`` dict
         (for :attr:`RowCoercer.coerce_cells <monetate_ingest.formats.coercion.RowCoercer.coerce_cells>`).
         Problem rows are the same :class:`SourceRow` objects; one item per row either way."""
-        return self._scan(cells=True)
+        for item in self._items(ROW_CHUNK):
+            if isinstance(item, CellBlock):
+                yield from zip(item.lines, item.rows)  # noqa: B905 - same length
+            else:
+                yield item
 
     def cell_blocks(self, size: int, skip: int = 0) -> Iterator[CellBlock | SourceRow]:
         """:meth:`cell_rows` with runs of good rows gathered into :class:`CellBlock` s.
@@ -88,11 +140,27 @@ class CsvRows(RowSource):
         from the line breaks inside the cells). Problem rows come as in :meth:`cell_rows`, in
         order. The first ``skip`` rows (counted as :meth:`cell_rows` yields them) are dropped.
         """
-        header = self.header()
+        for item in self._items(size):
+            if skip:
+                if not isinstance(item, CellBlock):
+                    skip -= 1
+                    continue
+                if len(item.rows) <= skip:
+                    skip -= len(item.rows)
+                    continue
+                item = CellBlock(item.lines[skip:], item.rows[skip:])
+                skip = 0
+            yield item
+
+    def _items(self, size: int) -> Iterator[CellBlock | SourceRow]:
+        """Every row in order: runs of good rows as blocks, the others as :class:`SourceRow`."""
+        width = len(self.header())
         reader = self._reader
-        width = len(header)
+        trouble = self._trouble
+        limit = csv.field_size_limit
         while True:
-            prev = reader.line_num
+            limit(self._max)
+            prev = reader.line_num + trouble.offset
             chunk: list[list[str]] = []
             error: csv.Error | None = None
             try:
@@ -101,28 +169,18 @@ class CsvRows(RowSource):
                 error = exc
             if not chunk and error is None:
                 return
+            end = reader.line_num + trouble.offset
             if (
                 error is None
-                and reader.line_num - prev == len(chunk)
+                and end - prev == len(chunk)
                 and set(map(len, chunk)) == {width}
                 and self._decodable(chunk)
-            ):  # the common case: one row per line, every row whole and valid UTF-8
-                items: Iterator[CellBlock | SourceRow] = iter(
-                    (CellBlock(range(prev + 1, prev + 1 + len(chunk)), chunk),)
-                )
+                and self._long.count == self._long_mark
+            ):  # the common case: one row per line, every row whole, valid UTF-8 and within the limit
+                yield CellBlock(range(prev + 1, end + 1), chunk)
             else:
-                items = self._sort_out(prev, chunk, width, error)
-            for item in items:
-                if skip:
-                    if not isinstance(item, CellBlock):
-                        skip -= 1
-                        continue
-                    if len(item.rows) <= skip:
-                        skip -= len(item.rows)
-                        continue
-                    item = CellBlock(item.lines[skip:], item.rows[skip:])
-                    skip = 0
-                yield item
+                yield from self._sort_out(prev, chunk, width, error, end)
+            trouble.forget(reader.line_num + trouble.offset)
 
     def _decodable(self, chunk: list[list[str]]) -> bool:
         """No undecodable bytes in ``chunk`` (checked only once the decoder has met some)."""
@@ -130,16 +188,31 @@ class CsvRows(RowSource):
             return True
         return not any(undecodable_bytes("\x00".join(cells)) for cells in chunk)
 
+    def _fits(self, cells: list[str]) -> bool:
+        """No field of ``cells`` is over the limit in bytes."""
+        quarter = self._quarter
+        if max(map(len, cells), default=0) <= quarter:
+            return True
+        return self._too_long(cells) is None
+
+    def _too_long(self, cells: list[str]) -> int | None:
+        """The index of the first field over the limit in bytes."""
+        for index, cell in enumerate(cells):
+            if len(cell) > self._quarter and len(cell.encode("utf-8", "surrogatepass")) > self._max:
+                return index
+        return None
+
     def _sort_out(
-        self, prev: int, chunk: list[list[str]], width: int, error: csv.Error | None
+        self, prev: int, chunk: list[list[str]], width: int, error: csv.Error | None, end: int
     ) -> Iterator[CellBlock | SourceRow]:
         """The rows of a chunk that is not all good, one line after ``prev``: runs of good rows as
-        blocks, the others as :class:`SourceRow` problems, then the CSV error that ended the chunk."""
+        blocks, the others as :class:`SourceRow` problems, then the row the parser gave up on
+        (which ends on line ``end``)."""
         line = prev + 1
         lines: list[int] = []
         good: list[list[str]] = []
         for cells in chunk:
-            if len(cells) == width and self._decodable([cells]):
+            if len(cells) == width and self._decodable([cells]) and self._fits(cells):
                 lines.append(line)
                 good.append(cells)
             elif cells:  # a blank line is no row
@@ -151,41 +224,7 @@ class CsvRows(RowSource):
         if good:
             yield CellBlock(lines, good)
         if error is not None:
-            yield self._error_row(line, error)
-
-    def _scan(self, *, cells: bool) -> Iterator[tuple[int, list[str]] | SourceRow]:
-        header = self.header()
-        reader = self._reader
-        width = len(header)
-        mark = self._undecodable
-        flag = UNDECODABLE
-        prev = reader.line_num
-        while True:
-            try:
-                for found in reader:
-                    if len(found) == width and flag[0] == mark:
-                        if cells:
-                            yield (prev + 1, found)
-                        else:
-                            row = dict(zip(header, found))  # noqa: B905 - strict= costs a slow keyword call per row
-                            yield _new(SourceRow, (prev + 1, row, row, None))
-                    elif found:
-                        yield self._problem_row(prev + 1, found, width)
-                    prev = reader.line_num
-                return
-            except csv.Error as exc:
-                yield self._error_row(prev + 1, exc)
-                prev = reader.line_num
-
-    def _error_row(self, line: int, exc: csv.Error) -> SourceRow:
-        """The row the CSV parser stopped at; a runaway field ends the file (FileFormatError)."""
-        if "field larger than field limit" in str(exc):
-            raise FileFormatError(
-                f"line {line}: a field is longer than {csv.field_size_limit()} characters; "
-                "probably a stray or unterminated quote — the rest of the file cannot be read",
-                line=line,
-            ) from None
-        return SourceRow(line, None, None, self._csv_error(exc))
+            yield self._trouble.row(line, end, error)
 
     def _problem_row(self, line: int, cells: list[str], width: int) -> SourceRow:
         bad = undecodable_bytes("".join(cells))
@@ -193,14 +232,13 @@ class CsvRows(RowSource):
             return SourceRow(line, None, [scrub(c) for c in cells], f"row is not valid UTF-8 (bytes {bad})")
         if len(cells) != width:
             return SourceRow(line, None, cells, f"row has {len(cells)} fields but the header has {width}")
-        row = dict(zip(self.header(), cells, strict=True))
-        return SourceRow(line, row, row, None)
-
-    @staticmethod
-    def _csv_error(exc: csv.Error) -> str:
-        text = str(exc)
-        if "unexpected end of data" in text:
-            return "row opens a quoted field that is never closed (unterminated quote at end of file)"
-        if "expected after" in text:
-            return f"row has a malformed quoted field ({text}); double any quote inside a quoted field"
-        return f"row cannot be parsed as CSV: {text}"
+        index = self._too_long(cells)
+        if index is None:  # not reached: a whole, decodable row is a problem only for its size
+            row = dict(zip(self.header(), cells, strict=True))
+            return SourceRow(line, row, row, None)
+        size = len(cells[index].encode("utf-8", "surrogatepass"))
+        cut = {
+            name: cell if len(cell) <= PREVIEW_CHARS else cell[:PREVIEW_CHARS] + "…"
+            for name, cell in zip(self.header(), cells, strict=True)
+        }
+        return SourceRow(line, None, cut, self._trouble.too_long(index, f"{size:,} bytes"))

@@ -48,6 +48,35 @@ def scrub(text: str) -> str:
     return _SURROGATE.sub("\ufffd", text)
 
 
+class LongLines:
+    """Counts, as the bytes go by, the lines longer than ``limit`` bytes.
+
+    The CSV reader's parser limits fields in characters; a field of multi-byte characters can be
+    under that and still over ``limit`` bytes, but only on a line over ``limit`` bytes (or in a
+    row of several lines). While :attr:`count` has not moved, no line was that long, and rows of
+    one line each need no byte count of their fields. Costs two searches per chunk read.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.count = 0
+        self._run = 0  # bytes since the last line feed
+
+    def see(self, data: bytes) -> None:
+        last = data.rfind(b"\n")
+        if last < 0:
+            self._run += len(data)
+            if self._run > self.limit:
+                self.count += 1
+            return
+        first = data.find(b"\n")
+        if self._run + first > self.limit:
+            self.count += 1
+        if last - first - 1 > self.limit and max(map(len, data[first + 1 : last].split(b"\n"))) > self.limit:
+            self.count += 1  # only a limit under the chunk size gets here
+        self._run = len(data) - last - 1
+
+
 class _Prefixed:
     """A source with some already-read bytes pushed back in front of it."""
 
@@ -64,14 +93,17 @@ class _Prefixed:
 
 
 class _PlainRaw(io.RawIOBase):
-    def __init__(self, source: _Prefixed) -> None:
+    def __init__(self, source: _Prefixed, lines: LongLines | None) -> None:
         self._source = source
+        self._lines = lines
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
         data = self._source.read(len(buffer))
+        if self._lines is not None:
+            self._lines.see(data)
         buffer[: len(data)] = data
         return len(data)
 
@@ -79,8 +111,9 @@ class _PlainRaw(io.RawIOBase):
 class _GzipRaw(io.RawIOBase):
     """Decompresses gzip (one or more members), refusing bombs and reporting truncation."""
 
-    def __init__(self, source: _Prefixed, max_bytes: int, max_ratio: int) -> None:
+    def __init__(self, source: _Prefixed, max_bytes: int, max_ratio: int, lines: LongLines | None) -> None:
         self._source = source
+        self._lines = lines
         self._max_bytes = max_bytes
         self._max_ratio = max_ratio
         self._d = zlib.decompressobj(31)
@@ -123,6 +156,8 @@ class _GzipRaw(io.RawIOBase):
             self._pending = self._d.unconsumed_tail
             if out:
                 self._account(len(out))
+                if self._lines is not None:
+                    self._lines.see(out)
                 buffer[: len(out)] = out
                 return len(out)
 
@@ -143,9 +178,14 @@ class _GzipRaw(io.RawIOBase):
 
 
 def open_binary(
-    stream: Readable, *, max_decompressed_bytes: int, max_compression_ratio: int
+    stream: Readable,
+    *,
+    max_decompressed_bytes: int,
+    max_compression_ratio: int,
+    long_lines: LongLines | None = None,
 ) -> io.BufferedReader:
-    """A buffered byte stream of the decompressed content (gzip found by its magic bytes)."""
+    """A buffered byte stream of the decompressed content (gzip found by its magic bytes);
+    ``long_lines`` sees every decompressed byte."""
     head = b""
     while len(head) < 2:
         more = stream.read(2 - len(head))
@@ -155,9 +195,9 @@ def open_binary(
     source = _Prefixed(head, stream)
     raw: io.RawIOBase
     if head == GZIP_MAGIC:
-        raw = _GzipRaw(source, max_decompressed_bytes, max_compression_ratio)
+        raw = _GzipRaw(source, max_decompressed_bytes, max_compression_ratio, long_lines)
     else:
-        raw = _PlainRaw(source)
+        raw = _PlainRaw(source, long_lines)
     return io.BufferedReader(raw, CHUNK)
 
 

@@ -1,4 +1,11 @@
-"""JSON lines and JSON arrays of objects, read incrementally."""
+"""JSON lines and JSON arrays of objects, read incrementally.
+
+A value that cannot be decoded — broken JSON, ``NaN``/``Infinity``, nesting beyond the parser's
+limit, a whole number of thousands of digits, invalid UTF-8 — is that row's error (its line, or
+the element's index). In a JSON array, an element whose brackets do not tell where it ends (or
+broken JSON, which may hide the next element) makes the rest unreadable: the file fails there,
+after the elements before it.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +18,16 @@ from typing import Any
 from monetate_ingest.formats.exceptions import FileFormatError
 from monetate_ingest.formats.readers.base import RowSource, SourceRow
 from monetate_ingest.formats.readers.decompress import UNDECODABLE, scrub, undecodable_bytes
+from monetate_ingest.formats.readers.json_values import (
+    DECODE_ERRORS,
+    DECODER,
+    Unbalanced,
+    ValueEnd,
+    undecodable,
+)
 
-_decoder = json.JSONDecoder()
-_decode = _decoder.decode
-_raw_decode = _decoder.raw_decode
+_decode = DECODER.decode
+_raw_decode = DECODER.raw_decode
 _WS = re.compile(r"[ \t\n\r]*")
 TEXT_CHUNK = 1 << 16
 #: Largest single array element accepted (characters); bounds memory on malformed input.
@@ -59,9 +72,8 @@ class JsonLinesRows(RowSource):
                     continue
             try:
                 value = _decode(body)
-            except json.JSONDecodeError as exc:
-                reason = f"line is not valid JSON: {exc.msg} at column {exc.colno}"
-                yield SourceRow(number, None, body, reason)
+            except DECODE_ERRORS as exc:
+                yield SourceRow(number, None, body, f"line {undecodable(exc)}")
                 continue
             if value.__class__ is dict:
                 yield _new(SourceRow, (number, value, body, None))
@@ -122,18 +134,17 @@ class JsonArrayRows(RowSource):
         mark = self._mark
         while True:
             index += 1
-            value, start, end = self._element(index)
-            if flag[0] != mark:
+            value, start, end, problem = self._element(index)
+            if problem is None and flag[0] != mark:
                 bad = undecodable_bytes(self._buf[start:end])
                 if bad:
-                    raw = scrub(self._buf[start:end])
-                    yield SourceRow(index, None, raw, f"element is not valid UTF-8 (bytes {bad})")
-                    value = None
-            if value is not None:
-                if value.__class__ is dict:
-                    yield _new(SourceRow, (index, value, value, None))
-                else:
-                    yield SourceRow(index, None, value, f"element is {describe(value)}, expected an object")
+                    problem = f"is not valid UTF-8 (bytes {bad})"
+            if problem is not None:
+                yield SourceRow(index, None, scrub(self._buf[start:end].strip()), f"element {problem}")
+            elif value.__class__ is dict:
+                yield _new(SourceRow, (index, value, value, None))
+            else:  # a null element too: nothing is dropped unseen
+                yield SourceRow(index, None, value, f"element is {describe(value)}, expected an object")
             sep = self._skip_ws()
             self._pos += 1
             if sep == "]":
@@ -145,8 +156,9 @@ class JsonArrayRows(RowSource):
                     f"JSON array element {index} is followed by {found}, expected ',' or ']'", line=index
                 )
 
-    def _element(self, index: int) -> tuple[Any, int, int]:
-        """Decode the element at ``_pos``; reads more text until it is complete."""
+    def _element(self, index: int) -> tuple[Any, int, int, str | None]:
+        """Decode the element at ``_pos``; reads more text until it is complete. The last item
+        says why the element cannot be used when it was skipped instead of decoded."""
         self._skip_ws()
         while True:
             start = self._pos
@@ -156,12 +168,38 @@ class JsonArrayRows(RowSource):
                 near_end = exc.pos + 64 >= len(self._buf) or exc.msg.startswith("Unterminated string")
                 if not near_end or not self._grow(index):
                     raise FileFormatError(
-                        f"JSON array element {index} is not valid JSON: {exc.msg}", line=index
+                        f"JSON array element {index} is not valid JSON: {exc.msg}; the rest of the "
+                        "file cannot be read (the elements before it were read)",
+                        line=index,
                     ) from None
                 continue
+            except DECODE_ERRORS as exc:  # one bad value: its brackets still say where it ends
+                problem = undecodable(exc)
+                start, end = self._skip(index, problem)
+                return None, start, end, problem
             if end < len(self._buf) or not self._grow(index):  # a number may continue in the next chunk
                 self._pos = end
-                return value, start, end
+                return value, start, end, None
+
+    def _skip(self, index: int, problem: str) -> tuple[int, int]:
+        """Move past the element at ``_pos`` without decoding it; its (start, end) in ``_buf``."""
+        finder = ValueEnd()
+        while True:
+            try:
+                end = finder.find(self._buf, self._pos)
+            except Unbalanced as exc:
+                raise FileFormatError(
+                    f"JSON array element {index} {problem}, and where it ends cannot be told ({exc}); "
+                    "the rest of the file cannot be read (the elements before it were read)",
+                    line=index,
+                ) from None
+            if end is not None:
+                start, self._pos = self._pos, end
+                return start, end
+            if not self._grow(index):
+                raise FileFormatError(
+                    f"JSON array element {index} {problem}, and the file ends inside it", line=index
+                )
 
     def _grow(self, index: int) -> bool:
         if len(self._buf) - self._pos > MAX_ELEMENT_CHARS:
