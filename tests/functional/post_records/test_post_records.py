@@ -322,8 +322,8 @@ def test_tokens_expiring_between_posts_are_reminted_once_mid_batch(
     real_post = stack.deps.client.post_body
     calls: list[str] = []
 
-    def post_then_expire(schema: str, body: bytes) -> Any:
-        result = real_post(schema, body)
+    def post_then_expire(schema: str, body: bytes, *, deadline: float | None = None) -> Any:
+        result = real_post(schema, body, deadline=deadline)
         calls.append(schema)
         if len(calls) == 1:
             sandbox.expire_tokens()
@@ -341,7 +341,7 @@ def test_tokens_expiring_between_posts_are_reminted_once_mid_batch(
 
 @dataclass
 class _Poster:
-    post_body: Callable[[str, bytes], Any]
+    post_body: Callable[..., Any]
 
 
 # --- the default wiring (what app.py uses) -----------------------------------------------------------

@@ -1,166 +1,20 @@
-"""PostRecords' pre-pass with fakes: outcome matrix, merging, mapping back, idempotency, 403."""
+"""PostRecords' outcome matrix with fakes: each message's fate, merging, mapping back, idempotency, 403."""
 
 from __future__ import annotations
 
-import json
-from collections import Counter
 from typing import Any
 
 import pytest
-from monetate_ingest.delivery.envelope import build_envelope, parse_envelope
+from monetate_ingest.delivery.envelope import parse_envelope
 from monetate_ingest.monetate.exceptions import (
-    BadRequestError,
     KeyRevokedError,
     RateLimitedError,
     TransientApiError,
-    UnknownSchemaError,
 )
-from monetate_ingest.monetate.schema import SchemaSpec
-from monetate_ingest.records.dead_letters import MAX_SQS_MESSAGE_BYTES, DeadLetter, attributes
-from monetate_ingest.records.handler import BatchOutcome, PostRecordsDeps, make_handler, process_messages
-from monetate_ingest.records.idempotency import ClaimState
-from monetate_ingest.settings import RowSettings
+from monetate_ingest.records.dead_letters import fits
+from monetate_ingest.records.handler import make_handler, process_messages
 
-PURCHASES = SchemaSpec.from_api(
-    {
-        "name": "purchases",
-        "type": "event",
-        "fields": {
-            "purchase_id": {"data_type": "STRING", "unique_key": True},
-            "customer_id": {"data_type": "STRING", "identifier": True},
-            "price": {"data_type": "NUMBER"},
-        },
-    }
-)
-VISITS = SchemaSpec.from_api(
-    {"name": "visits", "fields": {"customer_id": {"data_type": "STRING", "identifier": True}}}
-)
-
-
-# --- fakes -------------------------------------------------------------------------------------
-
-
-class FakeMonetate:
-    """Stores rows; refuses (400) any POST holding a row whose customer_id starts with "refuse";
-    raises ``errors`` (in order) on the POSTs numbered in ``fail_on`` (1-based)."""
-
-    def __init__(self) -> None:
-        self.posts: list[tuple[str, list[dict[str, Any]]]] = []
-        self.stored: list[tuple[str, dict[str, Any]]] = []
-        self.fail_on: dict[int, Exception] = {}
-        self.fail_from: tuple[int, Exception] | None = None
-
-    def post_body(self, schema: str, body: bytes) -> dict[str, Any]:
-        rows = json.loads(body)["schema_rows"]
-        self.posts.append((schema, rows))
-        n = len(self.posts)
-        if n in self.fail_on:
-            raise self.fail_on[n]
-        if self.fail_from is not None and n >= self.fail_from[0]:
-            raise self.fail_from[1]
-        if any(str(r.get("customer_id", "")).startswith("refuse") for r in rows):
-            raise BadRequestError(
-                "invalid rows", status=400, meta_errors=[{"message": "customer is blocked"}]
-            )
-        self.stored.extend((schema, r) for r in rows)
-        return {"meta": {"code": 200}}
-
-
-class FakeSchemas:
-    def __init__(self, *specs: SchemaSpec) -> None:
-        self.specs = {s.name: s for s in specs}
-        self.errors: dict[str, Exception] = {}
-        self.lookups: list[str] = []
-
-    def get(self, name: str) -> SchemaSpec:
-        self.lookups.append(name)
-        if name in self.errors:
-            raise self.errors[name]
-        if name not in self.specs:
-            raise UnknownSchemaError(f"schema {name!r} does not exist in Monetate", status=404)
-        return self.specs[name]
-
-
-class FakeDeadLetters:
-    def __init__(self) -> None:
-        self.sent: list[DeadLetter] = []
-        self.fail = False
-
-    def send(self, letter: DeadLetter) -> None:
-        if self.fail:
-            raise ConnectionError("DLQ unreachable")
-        attributes(letter)  # must be computable for every letter
-        self.sent.append(letter)
-
-    def by_id(self, message_id: str) -> DeadLetter:
-        return next(letter for letter in self.sent if letter.message_id == message_id)
-
-
-class FakeClaims:
-    def __init__(self) -> None:
-        self.records: dict[str, str] = {}
-
-    @staticmethod
-    def key(data: dict[str, Any]) -> str:
-        return json.dumps(data, sort_keys=True)
-
-    def claim(self, data: dict[str, Any], remaining_ms: int | None) -> ClaimState:
-        status = self.records.get(self.key(data))
-        if status == "COMPLETED":
-            return ClaimState.COMPLETED
-        if status == "INPROGRESS":
-            return ClaimState.IN_PROGRESS
-        self.records[self.key(data)] = "INPROGRESS"
-        return ClaimState.CLAIMED
-
-    def complete(self, data: dict[str, Any], result: dict[str, Any]) -> None:
-        self.records[self.key(data)] = "COMPLETED"
-
-    def release(self, data: dict[str, Any], reason: Exception) -> None:
-        self.records.pop(self.key(data), None)
-
-    def register_lambda_context(self, context: Any) -> None:
-        self.context = context
-
-
-class FakeMetrics:
-    def __init__(self) -> None:
-        self.counts: Counter[tuple[str, str | None]] = Counter()
-
-    def count(self, name: str, value: int, *, schema: str | None = None) -> None:
-        self.counts[(name, schema)] += value
-
-
-class World:
-    def __init__(self, max_rows: int = 500) -> None:
-        self.monetate = FakeMonetate()
-        self.schemas = FakeSchemas(PURCHASES, VISITS)
-        self.dlq = FakeDeadLetters()
-        self.claims = FakeClaims()
-        self.metrics = FakeMetrics()
-        self.deps = PostRecordsDeps(
-            client=self.monetate,
-            schemas=self.schemas,
-            dead_letters=self.dlq,
-            claims=self.claims,
-            rows=RowSettings(batch_max_rows=max_rows),
-            metrics=self.metrics,
-        )
-
-    def run(self, *bodies: str) -> BatchOutcome:
-        return process_messages([(f"m{i}", b) for i, b in enumerate(bodies)], self.deps)
-
-    def metric(self, name: str, schema: str | None = None) -> int:
-        return self.metrics.counts[(name, schema)]
-
-
-def purchase(pid: str, customer: str = "c1", price: Any = 9.5) -> dict[str, Any]:
-    return {"purchase_id": pid, "customer_id": customer, "price": price}
-
-
-def env(*rows: dict[str, Any], schema: str = "purchases", source: dict[str, Any] | None = None) -> str:
-    return build_envelope(schema, list(rows), source)
-
+from tests.unit.records.fakes import FakeClaims, World, env, purchase
 
 # --- the outcome matrix, one case at a time -----------------------------------------------------
 
@@ -186,7 +40,13 @@ def test_posted_message_succeeds_and_is_recorded_as_done() -> None:
         ('{"rows": [{"a": 1}]}', "missing_schema"),
         ('{"schema": "purchases", "rows": []}', "empty_rows"),
         ('{"schema": "nope", "rows": [{"customer_id": "c"}]}', "unknown_schema"),
+        ('{"schema": ".", "rows": [{"customer_id": "c"}]}', "invalid_schema"),
+        ('{"schema": "..", "rows": [{"customer_id": "c"}]}', "invalid_schema"),
+        ('{"schema": "a/b", "rows": [{"customer_id": "c"}]}', "invalid_schema"),
+        ('{"schema": "purchases", "rows": [{"a": ' + "[" * 100_000 + "]" * 100_000 + "}]}", "invalid_json"),
+        ('{"schema": "purchases", "rows": [{"customer_id": ' + "[" * 40 + "]" * 40 + "}]}", "invalid_rows"),
     ],
+    ids=lambda v: v[:40] if isinstance(v, str) else v,
 )
 def test_permanent_message_goes_to_the_dlq_byte_for_byte_and_succeeds(body: str, error_type: str) -> None:
     # Given a message that can never succeed
@@ -283,15 +143,17 @@ def test_transient_schema_lookup_failure_retries_the_message() -> None:
     assert list(out.failures) == ["m0"] and w.dlq.sent == [] and w.monetate.posts == []
 
 
-def test_partial_delivery_fails_only_messages_with_rows_not_yet_posted() -> None:
+def test_a_second_payload_failing_the_same_way_stops_posting_and_retries_the_rest() -> None:
     # Given one row per POST and Monetate failing from the second POST on
     w = World(max_rows=1)
     w.monetate.fail_from = (2, TransientApiError("502", status=502))
-    # When three messages are processed
-    out = w.run(env(purchase("p1")), env(purchase("p2")), env(purchase("p3")))
-    # Then the first is done and the rest are retried; posting stopped after the failure
-    assert out.results == {"m0": "posted"} and sorted(out.failures) == ["m1", "m2"]
-    assert len(w.monetate.posts) == 2
+    # When four messages are processed
+    out = w.run(env(purchase("p1")), env(purchase("p2")), env(purchase("p3")), env(purchase("p4")))
+    # Then the first is done; the second payload's failure is tried once more on another message's
+    # rows, which fail the same way: Monetate is down, posting stops, the rest is retried
+    assert out.results == {"m0": "posted"} and sorted(out.failures) == ["m1", "m2", "m3"]
+    assert len(w.monetate.posts) == 3
+    assert "Monetate itself is failing" in out.failures["m3"]
     assert sorted(w.claims.records.values()) == ["COMPLETED"]
 
 
@@ -455,27 +317,21 @@ def test_dlq_send_failure_reports_the_message_as_failed() -> None:
     assert w.claims.records == {}
 
 
-def test_error_message_is_cut_to_fit_but_the_body_is_kept_whole() -> None:
-    # Given a large body and a very long reason
-    body = "x" * (MAX_SQS_MESSAGE_BYTES - 2000)
-    letter = DeadLetter("id", body, "rows_rejected", "reason " * 10_000)
-    # When the attributes are computed
-    attrs = attributes(letter)
-    # Then body + attributes fit SQS's limit and the cut is marked
-    size = len(body) + sum(
-        len(k) + len(v["DataType"]) + len(v["StringValue"].encode()) for k, v in attrs.items()
-    )
-    assert size <= MAX_SQS_MESSAGE_BYTES
-    assert attrs["error_message"]["StringValue"].endswith("(truncated)")
-
-
-def test_many_refused_rows_are_summarised_with_a_count() -> None:
+def test_many_refused_rows_are_all_dead_lettered_and_their_reasons_cut_with_a_count() -> None:
+    # Given a message of 2,000 rows, 1,999 of them refused, ~240 KB of refused rows
     w = World()
     rows = [purchase("p0")] + [purchase(f"p{i}", price="bad" * 20) for i in range(1, 2000)]
-    w.run(env(*rows))
-    letter = w.dlq.by_id("m0")
-    assert len(parse_envelope(letter.body).rows) == 1999
-    assert "more" in letter.error_message and len(letter.error_message) <= 8_000
+    # When processed
+    out = w.run(env(*rows))
+    # Then the valid row is posted and every refused row is in a dead letter, each within SQS's limit
+    assert out.results == {"m0": "posted_partly"}
+    letters = [letter for letter in w.dlq.sent if letter.message_id == "m0"]
+    dead = [r for letter in letters for r in parse_envelope(letter.body).rows]
+    assert dead == rows[1:]
+    assert all(fits(letter) for letter in letters)
+    # And each reason is capped, saying how many rows it left out
+    assert all(len(letter.error_message) <= 8_000 for letter in letters)
+    assert "more rows left out" in letters[0].error_message
 
 
 # --- the handler (Powertools BatchProcessor) ---------------------------------------------------------
