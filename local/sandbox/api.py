@@ -84,7 +84,7 @@ class Api:
             return error(404, "not found")
         if request.method not in route.methods:
             return error(405, f"method {request.method} not allowed", allowed=list(route.methods))
-        faulted = self._fault(route, request.method)
+        faulted = self._fault(route, request.method, request.body)
         if faulted is not None:
             return faulted
         if route.kind == "auth":
@@ -117,8 +117,11 @@ class Api:
             return _Route(rest[0], rest[1], methods) if methods else None
         return None
 
-    def _fault(self, route: _Route, method: str) -> Answer | None:
+    def _fault(self, route: _Route, method: str, body: bytes = b"") -> Answer | None:
         config = self.faults
+        if config.poison is not None and route.kind == "data" and method == "POST" and config.poison in body:
+            self._count("faults")
+            return error(503, "service unavailable (injected for this payload)")
         fault = self.injector.decide(
             config, is_auth=route.kind == "auth", is_post=route.kind == "data" and method == "POST"
         )
