@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from monetate_ingest.monetate.exceptions import RateLimitedError, TransientApiError
 
 from tests.unit.records.fakes import World, env, holds, purchase
@@ -38,9 +40,9 @@ def test_a_mixed_batch_lists_only_the_message_whose_own_rows_fail() -> None:
     assert sorted(w.monetate.stored_ids()) == ["p0", "p1", "p3", "p4", "p6", "p7"]
     # And the 3 permanent failures are dead-lettered with their reasons
     assert w.dlq.types() == {"m1": "invalid_json", "m5": "unknown_schema", "m7": "rows_rejected"}
-    # At a cost of: the merged POST, one POST of no rows (is Monetate up?), one POST per message
-    assert len(w.monetate.posts) == 1 + 1 + 7
+    # At a cost of: the merged POST, one POST of no rows (is Monetate up?), two halves per split
     assert w.monetate.posts[1] == ("purchases", [])
+    assert len(w.monetate.posts) <= 1 + 1 + 2 * math.ceil(math.log2(7))
 
 
 def test_an_all_503_outage_costs_at_most_one_extra_post_per_schema() -> None:
@@ -94,7 +96,7 @@ def test_two_schemas_a_bad_payload_in_one_does_not_keep_the_other_from_posting()
     ]
     # When processed
     out = w.run(*bodies)
-    # Then visits is tried once (and posted) before the purchases messages are posted one by one;
+    # Then visits is tried once (and posted) before the purchases messages are split by message;
     # no probe is needed: visits' answer showed Monetate up
     assert list(out.failures) == ["m1"]
     assert out.results == {"m0": "posted", "m2": "posted"}
@@ -102,17 +104,39 @@ def test_two_schemas_a_bad_payload_in_one_does_not_keep_the_other_from_posting()
     assert all(rows for _, rows in w.monetate.posts)
 
 
-def test_rows_of_two_messages_failing_while_isolating_stop_posting() -> None:
-    # Given two poison messages among five (or Monetate failing again mid-way)
+def test_one_bad_message_among_100_is_found_in_a_few_posts() -> None:
+    # Given 100 one-row messages merged into one POST, one of them poisoned
     w = World()
     w.monetate.fail_when(holds("poison"), BAD_503)
-    bodies = [env(purchase("p0", customer="poison-a")), env(purchase("p1", customer="poison-b"))]
-    bodies += [env(purchase(f"p{i}")) for i in range(2, 5)]
+    bodies = [env(purchase(f"p{i}", customer="poison" if i == 61 else "c1")) for i in range(100)]
+    # When processed
     out = w.run(*bodies)
-    # Then posting stops at the second failing message: bounded, everything not posted is retried
-    assert sorted(out.failures) == ["m0", "m1", "m2", "m3", "m4"]
-    assert len(w.monetate.posts) == 1 + 1 + 2
-    assert "Monetate itself is failing" in out.failures["m2"]
+    # Then the 99 others are stored, the poisoned one alone retried, in about 2·log2(100) POSTs
+    assert list(out.failures) == ["m61"] and len(w.monetate.stored) == 99
+    assert len(w.monetate.posts) <= 1 + 1 + 2 * math.ceil(math.log2(100))
+
+
+def test_two_bad_messages_are_both_retried_and_the_others_posted() -> None:
+    # Given two poisoned messages that end in different halves (the POST of no rows still answers)
+    w = World()
+    w.monetate.fail_when(holds("poison"), BAD_503)
+    bodies = [env(purchase(f"p{i}", customer="poison" if i in (1, 6) else "c1")) for i in range(8)]
+    out = w.run(*bodies)
+    assert sorted(out.failures) == ["m1", "m6"] and len(w.monetate.stored) == 6
+
+
+def test_monetate_failing_again_while_splitting_stops_posting() -> None:
+    # Given a poisoned message, and Monetate failing everything from the third POST on
+    w = World()
+    w.monetate.fail_when(holds("poison"), BAD_503)
+    w.monetate.fail_from = (3, BAD_503)
+    bodies = [env(purchase(f"p{i}", customer="poison" if i == 2 else "c1")) for i in range(8)]
+    # When processed: the merged POST fails, the probe answers, both halves fail, the probe too
+    out = w.run(*bodies)
+    # Then posting stops there (no POST per message): everything is retried
+    assert len(out.failures) == 8 and len(w.monetate.posts) == 5
+    assert [rows for _, rows in w.monetate.posts][4] == []
+    assert "Monetate itself is failing" in out.failures["m7"]
 
 
 def test_a_message_s_rows_keep_their_order_across_batches_and_isolation() -> None:
@@ -120,7 +144,7 @@ def test_a_message_s_rows_keep_their_order_across_batches_and_isolation() -> Non
     w = World(max_rows=2)
     w.monetate.fail_when(holds("poison"), BAD_503)
     out = w.run(env(purchase("x", customer="poison")), env(purchase("a"), purchase("b"), purchase("c")))
-    # Then the message's rows are stored in its order (held with the failed POST, then posted alone)
+    # Then the message's rows are stored in its order (held with the failed POST, then posted again)
     assert w.monetate.stored_ids() == ["a", "b", "c"]
     assert out.results == {"m1": "posted"} and list(out.failures) == ["m0"]
 

@@ -136,7 +136,7 @@ def test_a_413_for_the_merged_body_posts_each_message_on_its_own() -> None:
     w.monetate.fail_when(lambda schema, rows: len(rows) > 2, PermanentApiError("HTTP 413", status=413))
     # When four one-row messages are merged into one POST
     out = w.run(*(env(purchase(f"p{i}")) for i in range(4)))
-    # Then the 413 is not blamed on any of them: each is posted alone
+    # Then the 413 is not blamed on any of them: they are posted in smaller POSTs
     assert out.failures == {} and set(out.results.values()) == {"posted"}
     assert sorted(w.monetate.stored_ids()) == ["p0", "p1", "p2", "p3"]
 

@@ -4,7 +4,7 @@
 order: a message's rows keep theirs) and posts them through a :class:`Sender`. Each schema's rows
 are tried once, whatever another schema's POSTs answered, unless Monetate itself is failing. A POST
 that Monetate fails (5xx, timeouts …) or refuses (413, 405 …) after the client's retries holds its
-messages: their rows are posted message by message once every other payload was tried
+messages: once every other payload was tried they are split by message
 (:func:`monetate_ingest.records.isolation.isolate`), so only the messages whose own rows cannot be
 delivered are retried or dead-lettered. A second payload failing the same way means Monetate is
 down: posting stops and everything not posted is retried.
@@ -101,9 +101,9 @@ class RowPoster:
             )
 
     def _hold(self, sender: Sender, schema: str, kind: Failure, reason: str, msgs: list[Msg]) -> None:
-        """A payload Monetate failed or refused: its messages wait to be posted one by one (a payload
-        of one message is decided at once). A second payload failing the same way — other messages'
-        rows — means Monetate itself is failing: posting stops."""
+        """A payload Monetate failed or refused: its messages wait to be split (a payload of one
+        message is decided at once). A second payload failing the same way — other messages' rows —
+        means Monetate itself is failing: posting stops."""
         if kind is Failure.UNAVAILABLE:
             self.failed_payloads += 1
             if self.failed_payloads > 1:
