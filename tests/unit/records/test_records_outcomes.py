@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from monetate_ingest.delivery.envelope import parse_envelope
 from monetate_ingest.monetate.exceptions import (
@@ -12,9 +10,9 @@ from monetate_ingest.monetate.exceptions import (
     TransientApiError,
 )
 from monetate_ingest.records.dead_letters import fits
-from monetate_ingest.records.handler import make_handler, process_messages
+from monetate_ingest.records.handler import process_messages
 
-from tests.unit.records.fakes import FakeClaims, World, env, purchase
+from tests.unit.records.fakes import World, env, purchase
 
 # --- the outcome matrix, one case at a time -----------------------------------------------------
 
@@ -258,51 +256,6 @@ def test_rows_of_different_schemas_go_in_separate_posts() -> None:
     assert [(s, len(rows)) for s, rows in w.monetate.posts] == [("purchases", 2), ("visits", 1)]
 
 
-# --- idempotency -------------------------------------------------------------------------------
-
-
-def test_a_redelivered_message_with_a_new_id_is_not_posted_again() -> None:
-    # Given a message that was posted
-    w = World()
-    body = env(purchase("p1"))
-    w.run(body)
-    # When the same content arrives again under another message id
-    out = process_messages([("other-id", body)], w.deps)
-    # Then nothing is posted and the message succeeds
-    assert out.results == {"other-id": "duplicate"} and len(w.monetate.posts) == 1
-    assert w.metric("MessagesDuplicate") == 1
-
-
-def test_identical_messages_in_one_batch_are_posted_once() -> None:
-    w = World()
-    body = env(purchase("p1"))
-    out = w.run(body, body)
-    assert out.failures == {} and len(w.monetate.stored) == 1
-    assert out.results == {"m0": "posted", "m1": "duplicate"}
-
-
-def test_identical_bad_messages_in_one_batch_give_one_dead_letter() -> None:
-    w = World()
-    body = env(purchase("p1", price="x"))
-    out = w.run(body, body)
-    assert out.failures == {} and len(w.dlq.sent) == 1
-
-
-def test_content_held_by_another_invocation_is_retried() -> None:
-    w = World()
-    body = env(purchase("p1"))
-    w.claims.records[FakeClaims.key(parse_envelope(body).identity())] = "INPROGRESS"
-    out = w.run(body)
-    assert list(out.failures) == ["m0"] and w.monetate.posts == []
-
-
-def test_different_source_is_different_content() -> None:
-    w = World()
-    w.run(env(purchase("p1"), source={"request": "a"}))
-    out = w.run(env(purchase("p1"), source={"request": "b"}))
-    assert out.results == {"m0": "posted"} and len(w.monetate.posts) == 2
-
-
 # --- the DLQ must not lose anything ---------------------------------------------------------------
 
 
@@ -332,66 +285,3 @@ def test_many_refused_rows_are_all_dead_lettered_and_their_reasons_cut_with_a_co
     # And each reason is capped, saying how many rows it left out
     assert all(len(letter.error_message) <= 8_000 for letter in letters)
     assert "more rows left out" in letters[0].error_message
-
-
-# --- the handler (Powertools BatchProcessor) ---------------------------------------------------------
-
-
-def sqs_event(bodies: dict[str, str]) -> dict[str, Any]:
-    return {
-        "Records": [
-            {
-                "messageId": mid,
-                "receiptHandle": f"rh-{mid}",
-                "body": body,
-                "attributes": {"ApproximateReceiveCount": "1"},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:records",
-                "awsRegion": "us-east-1",
-            }
-            for mid, body in bodies.items()
-        ]
-    }
-
-
-@pytest.mark.filterwarnings("ignore:No application metrics")  # the fake sink records them
-def test_handler_reports_partial_batch_failures_in_powertools_shape() -> None:
-    # Given a handler on fakes and Monetate down
-    w = World()
-    w.monetate.fail_from = (1, TransientApiError("down"))
-    handler = make_handler(w.deps)
-    # When a batch with a poison message and a good one is handled
-    response = handler(sqs_event({"a": "nope", "b": env(purchase("p1"))}), None)
-    # Then only the good-but-undeliverable one is retried; the poison one is dead-lettered
-    assert response == {"batchItemFailures": [{"itemIdentifier": "b"}]}
-
-
-@pytest.mark.filterwarnings("ignore:No application metrics")  # the fake sink records them
-def test_handler_does_not_raise_when_the_entire_batch_fails() -> None:
-    w = World()
-    w.monetate.fail_from = (1, TransientApiError("down"))
-    handler = make_handler(lambda: w.deps)
-    response = handler(sqs_event({"a": env(purchase("p1")), "b": env(purchase("p2"))}), None)
-    assert response == {"batchItemFailures": [{"itemIdentifier": "a"}, {"itemIdentifier": "b"}]}
-
-
-@pytest.mark.filterwarnings("ignore:No application metrics")
-def test_importing_the_handler_needs_no_configuration_and_a_missing_variable_is_named(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # Given an environment without the function's settings
-    for var in ("MONETATE_RETAILER", "MONETATE_SECRET_ID", "RECORDS_DLQ_URL", "IDEMPOTENCY_TABLE"):
-        monkeypatch.delenv(var, raising=False)
-    # When the handler module is imported, then nothing fails (no network, no settings read)
-    from functions.post_records import app
-
-    # And the first invocation names what is missing
-    monkeypatch.setenv("MONETATE_RETAILER", "acme")
-    monkeypatch.setenv("MONETATE_SECRET_ID", "s")
-    from monetate_ingest.errors import SettingsError
-
-    with pytest.raises(SettingsError, match="RECORDS_DLQ_URL"):
-        make_handler()(sqs_event({"a": "x"}), None)
-    assert callable(app.lambda_handler)
