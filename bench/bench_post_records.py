@@ -7,6 +7,10 @@ the idempotency table. The baseline is the same handler with ``BATCH_MAX_ROWS=1`
 message, what a per-record consumer does. It runs on fewer messages (1,000 POSTs at 50 ms would be
 a minute on their own) and its POST count is scaled to 1,000 messages.
 
+One more figure: the POSTs it takes to deliver a batch of 100 in which Monetate keeps failing one
+message's rows (the sandbox answers 503 to any POST holding them): the merged POST is split by
+message in halves, against one POST per message (``BATCH_MAX_ROWS=1``) in the same run.
+
 Every message costs two idempotency round-trips (claim, then completion; run 16 at a time).
 moto's DynamoDB answers them one at a time in ~4-6 ms, which caps these runs well below what the
 POSTs allow, so the figures come twice: with idempotency on moto, and with it off (``NoClaims``),
@@ -39,10 +43,11 @@ MESSAGES = 1_000
 MESSAGES_WITH_IDEMPOTENCY = 500
 BASELINE_MESSAGES = 150
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:monetate-ingest-records"
+POISON = "c-poisoned"
 _runs = itertools.count()
 
 
-def _events(n: int, batch_size: int) -> list[dict[str, Any]]:
+def _events(n: int, batch_size: int, poisoned: int | None = None) -> list[dict[str, Any]]:
     from monetate_ingest.delivery.envelope import build_envelope
 
     run = f"r{next(_runs)}-{uuid.uuid4().hex[:6]}"  # fresh content: idempotency must not skip it
@@ -53,7 +58,7 @@ def _events(n: int, batch_size: int) -> list[dict[str, Any]]:
             [
                 {
                     "event_id": f"{run}-{i}",
-                    "customer_id": f"c{i % 97}",
+                    "customer_id": POISON if i == poisoned else f"c{i % 97}",
                     "event_time": "2024-05-01T10:00:00Z",
                     "value": i,
                 }
@@ -100,6 +105,27 @@ def _measure(
     }
 
 
+def _isolation_posts(stack: LocalStack, *, max_rows: int) -> dict[str, float]:
+    """Data POSTs (no client retries) to handle 100 one-row messages, one of them poisoned."""
+    from monetate_ingest.records.handler import build_deps, make_handler
+    from monetate_ingest.records.idempotency import NoClaims
+    from monetate_ingest.settings import RecordsSettings
+
+    env = {**stack.env, "BATCH_MAX_ROWS": str(max_rows), "HTTP_MAX_RETRIES": "0"}
+    deps = build_deps(RecordsSettings.from_env(env))
+    deps.claims = NoClaims()
+    handler = make_handler(deps)
+    with contextlib.redirect_stdout(io.StringIO()):
+        handler(_events(1, 1)[0], FakeLambdaContext())  # warm: token, schema, connections
+        stack.sandbox.faults.poison = POISON.encode()
+        before = stack.sandbox.counts["requests"]
+        response = handler(_events(100, 100, poisoned=37)[0], FakeLambdaContext())
+        stack.sandbox.faults.poison = None
+    if len(response["batchItemFailures"]) != 1:
+        raise RuntimeError(f"expected only the poisoned message to fail: {response}")
+    return {"posts": stack.sandbox.counts["requests"] - before}
+
+
 def run() -> list[dict[str, Any]]:
     """Figures: messages/s and POSTs per 1,000 one-row messages, merged versus one POST each."""
     from monetate_ingest.observability import logger
@@ -140,6 +166,16 @@ def run() -> list[dict[str, Any]]:
                             "POSTs",
                         )
                     )
+        ours, baseline = _isolation_posts(stack, max_rows=500), _isolation_posts(stack, max_rows=1)
+        rows.append(
+            _row(
+                "POSTs for 100 messages, one always failing (split in halves)",
+                ours,
+                baseline,
+                "posts",
+                "POSTs",
+            )
+        )
     return rows
 
 

@@ -99,7 +99,7 @@ class Api:
             answer = error(405, f"method {request.method} not allowed", allowed=list(found.methods))
             answer.headers["Allow"] = allowed
             return answer
-        faulted = self._fault(found, request.method)
+        faulted = self._fault(found, request.method, request.body)
         if faulted is not None:
             return faulted
         if found.kind == "auth":
@@ -112,8 +112,13 @@ class Api:
         answer.username = username
         return answer
 
-    def _fault(self, found: Route, method: str) -> Answer | None:
+    def _fault(self, found: Route, method: str, body: bytes = b"") -> Answer | None:
         config = self.faults
+        if config.poison is not None and found.kind == "data" and method == "POST" and config.poison in body:
+            self._count("faults")
+            poisoned = error(503, "service unavailable (injected for this payload)")
+            poisoned.origin = "fault"
+            return poisoned
         fault = self.injector.decide(
             config, is_auth=found.kind == "auth", is_post=found.kind == "data" and method == "POST"
         )

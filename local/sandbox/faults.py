@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass
 from typing import Literal
 
-ApplyTo = Literal["all", "data", "post"]
+ApplyTo = Literal["all", "data", "post", "auth"]
 
 PROXY_PAGE = (
     b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
@@ -19,7 +19,9 @@ PROXY_PAGE = (
 class FaultConfig:
     """What to inject; shares are probabilities in 0..1, times in seconds.
 
-    ``apply_to``: "all" (auth and Data API), "data" (Data API only) or "post" (data POSTs only).
+    ``apply_to``: "all" (auth and Data API), "data" (Data API only), "post" (data POSTs only) or
+    "auth" (token mints only). ``poison``: a data POST whose body contains these bytes is answered
+    503, whatever else is set (a payload Monetate keeps failing on).
     """
 
     error_rate: float = 0.0
@@ -30,6 +32,7 @@ class FaultConfig:
     html_error_rate: float = 0.0
     seed: int | None = None
     apply_to: ApplyTo = "all"
+    poison: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -78,4 +81,6 @@ def _applies(apply_to: ApplyTo, *, is_auth: bool, is_post: bool) -> bool:
         return True
     if apply_to == "data":
         return not is_auth
+    if apply_to == "auth":
+        return is_auth
     return is_post and not is_auth

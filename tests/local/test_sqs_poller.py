@@ -201,14 +201,15 @@ def test_the_real_handler_behind_the_poller_dead_letters_with_reasons_and_retrie
     # When the poller drains the queue
     poller.drain(max_seconds=20)
     # Then the poison message is dead-lettered by PostRecords with its reason on the first delivery,
-    # and the undeliverable one ends in the DLQ via SQS's redrive after maxReceiveCount
+    # and the undeliverable one ends in the DLQ after maxReceiveCount receives
     letters = sqs.receive_message(
         QueueUrl=res.records_dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
     )["Messages"]
     by_body = {m["Body"]: m for m in letters}
     assert set(by_body) == {good, "poison: not json"}
     assert by_body["poison: not json"]["MessageAttributes"]["error_type"]["StringValue"] == "invalid_json"
-    assert "MessageAttributes" not in by_body[good]  # moved by SQS, not by us
+    # (dead-lettered by PostRecords on its last receive, with the reason, rather than moved by SQS)
+    assert by_body[good]["MessageAttributes"]["error_type"]["StringValue"] == "retries_exhausted"
     assert poller.invocations == MAX_RECEIVE_COUNT
     # And after the fix, redrive puts both back; the good one is posted, the poison one returns
     for m in letters:  # make them visible again for the redrive

@@ -207,6 +207,7 @@ class RecordsSettings:
     rows: RowSettings = field(default_factory=RowSettings)
     records_dlq_url: str = _var("RECORDS_DLQ_URL", required=True)
     idempotency_table: str = _var("IDEMPOTENCY_TABLE", required=True)
+    deadline_margin_seconds: float = _var("RECORDS_DEADLINE_MARGIN_SECONDS", 10.0, _float_in(1, 900))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> RecordsSettings:

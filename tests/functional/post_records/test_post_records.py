@@ -2,142 +2,36 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from monetate_ingest.delivery.envelope import build_envelope, parse_envelope
+from monetate_ingest.delivery.envelope import parse_envelope
 from monetate_ingest.ingest.parking import park_rows
 from monetate_ingest.ingest.s3_layout import FileRef
-from monetate_ingest.monetate.factory import build_client
-from monetate_ingest.monetate.schema import SchemaCache
-from monetate_ingest.records.handler import PostRecordsDeps, build_deps, make_handler
-from monetate_ingest.settings import RecordsSettings
+from monetate_ingest.records.handler import make_handler
 
 from local.aws import MotoServer, forget_powertools_clients, patched_environ, provision
-from local.samples import purchases_schema
 from local.sandbox import MonetateSandbox
 from local.sqs_poller import FakeLambdaContext, lambda_sqs_record
-
-USERNAME = "api-123-example"
-PURCHASES = purchases_schema()
-_prefixes = itertools.count()
-
-
-def purchase(pid: str, price: Any = 9.5, **extra: Any) -> dict[str, Any]:
-    return {
-        "purchase_id": pid,
-        "customer_id": "c1",
-        "purchase_time": "2024-05-01T10:00:00Z",
-        "price": price,
-        **extra,
-    }
-
-
-def env(*rows: dict[str, Any], schema: str = "purchases", source: dict[str, Any] | None = None) -> str:
-    return build_envelope(schema, list(rows), source)
+from tests.functional.post_records.harness import (
+    PURCHASES,
+    USERNAME,
+    Stack,
+    _prefixes,
+    env,
+    failed,
+    make_stack,
+    purchase,
+)
 
 
 @pytest.fixture(scope="module")
 def moto() -> Iterator[MotoServer]:
     with MotoServer() as server:
         yield server
-
-
-@dataclass
-class Stack:
-    moto: MotoServer
-    sandbox: MonetateSandbox
-    settings: RecordsSettings
-    sqs: Any
-    queue_url: str
-    dlq_url: str
-    deps: PostRecordsDeps
-    handler: Callable[[dict[str, Any], Any], dict[str, Any]]
-    queue_arn: str
-
-    def event(self, *bodies: str) -> dict[str, Any]:
-        """Send ``bodies`` to the records queue and receive them as Lambda would deliver them."""
-        for body in bodies:
-            self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=body)
-        got: list[dict[str, Any]] = []
-        while len(got) < len(bodies):
-            got += self.sqs.receive_message(
-                QueueUrl=self.queue_url,
-                MaxNumberOfMessages=10,
-                AttributeNames=["All"],
-                MessageAttributeNames=["All"],
-            ).get("Messages", [])
-        order = {b: i for i, b in reversed(list(enumerate(bodies)))}
-        got.sort(key=lambda m: order[m["Body"]])
-        return {"Records": [lambda_sqs_record(m, self.queue_arn, "us-east-1") for m in got]}
-
-    def invoke(self, *bodies: str) -> tuple[dict[str, Any], list[str]]:
-        event = self.event(*bodies)
-        response = self.handler(event, FakeLambdaContext())
-        return response, [r["messageId"] for r in event["Records"]]
-
-    def dead_letters(self) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        while True:
-            got = self.sqs.receive_message(
-                QueueUrl=self.dlq_url,
-                MaxNumberOfMessages=10,
-                MessageAttributeNames=["All"],
-                VisibilityTimeout=60,
-            ).get("Messages", [])
-            if not got:
-                return out
-            out += got
-
-    def posts(self) -> int:
-        return sum(1 for r in self.sandbox.requests if r.method == "POST" and "/data/" in r.path)
-
-
-def failed(response: dict[str, Any]) -> list[str]:
-    return [item["itemIdentifier"] for item in response["batchItemFailures"]]
-
-
-def make_stack(
-    moto: MotoServer,
-    sandbox: MonetateSandbox,
-    secret_text: str,
-    *,
-    max_rows: int = 500,
-    schema_fetch: Callable[[Any], Callable[[str], Any]] | None = None,
-) -> Stack:
-    res = provision(
-        moto, secret_value=secret_text, prefix=f"pr{next(_prefixes)}", secret_name=f"s{next(_prefixes)}"
-    )
-    sandbox.add_schema(PURCHASES)
-    env_vars = res.function_env(
-        retailer="acme", api_url=sandbox.url, HTTP_MAX_RETRIES="1", BATCH_MAX_ROWS=str(max_rows)
-    )
-    settings = RecordsSettings.from_env(env_vars)
-    sm = moto.client("secretsmanager")
-
-    def fetch(secret_id: str, **_: Any) -> str:
-        return str(sm.get_secret_value(SecretId=secret_id)["SecretString"])
-
-    client = build_client(settings.monetate, secrets_fetch=fetch, sleep=lambda s: None)
-    sqs = moto.client("sqs")
-    deps = build_deps(settings, client=client, sqs_client=sqs, dynamodb_client=moto.client("dynamodb"))
-    if schema_fetch is not None:
-        deps.schemas = SchemaCache(schema_fetch(client))
-    return Stack(
-        moto,
-        sandbox,
-        settings,
-        sqs,
-        res.records_queue_url,
-        res.records_dlq_url,
-        deps,
-        make_handler(deps),
-        res.records_queue_arn,
-    )
 
 
 @pytest.fixture
@@ -322,8 +216,8 @@ def test_tokens_expiring_between_posts_are_reminted_once_mid_batch(
     real_post = stack.deps.client.post_body
     calls: list[str] = []
 
-    def post_then_expire(schema: str, body: bytes) -> Any:
-        result = real_post(schema, body)
+    def post_then_expire(schema: str, body: bytes, *, deadline: float | None = None) -> Any:
+        result = real_post(schema, body, deadline=deadline)
         calls.append(schema)
         if len(calls) == 1:
             sandbox.expire_tokens()
@@ -341,7 +235,7 @@ def test_tokens_expiring_between_posts_are_reminted_once_mid_batch(
 
 @dataclass
 class _Poster:
-    post_body: Callable[[str, bytes], Any]
+    post_body: Callable[..., Any]
 
 
 # --- the default wiring (what app.py uses) -----------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The SQS envelope: parse, validate, build (docs/ARCHITECTURE.md "SQS envelope")."""
+"""The SQS envelope: parse, validate, build."""
 
 from __future__ import annotations
 
@@ -44,6 +44,11 @@ def test_source_is_optional() -> None:
         ('{"schema":"","rows":[{}]}', "missing_schema", '"schema"'),
         ('{"schema":42,"rows":[{}]}', "invalid_schema", "42"),
         ('{"schema":"a/b","rows":[{}]}', "invalid_schema", "'a/b'"),
+        ('{"schema":".","rows":[{}]}', "invalid_schema", "a dot segment is never a name"),
+        ('{"schema":"..","rows":[{}]}', "invalid_schema", "a letter first"),
+        ('{"schema":"' + "s" * 65 + '","rows":[{}]}', "invalid_schema", "65 characters"),
+        ('{"schema":"s","rows":[{"a":' + "[" * 100_000 + "]" * 100_000 + "}]}", "invalid_json", "too deeply"),
+        ('{"schema":"s","rows":[{"a":' + "[" * 33 + "]" * 33 + "}]}", "invalid_rows", "more than 32 levels"),
         ('{"schema":"s"}', "invalid_rows", 'no "rows"'),
         ('{"schema":"s","rows":{"a":1}}', "invalid_rows", "object"),
         ('{"schema":"s","rows":[{},3]}', "invalid_rows", '"rows"[1]'),
@@ -102,7 +107,7 @@ json_values = st.recursive(
 
 
 @given(
-    schema=st.from_regex(r"[A-Za-z0-9_.-]{1,20}", fullmatch=True),
+    schema=st.from_regex(r"[A-Za-z][A-Za-z0-9_-]{0,63}", fullmatch=True),
     rows=st.lists(st.dictionaries(st.text(), json_values, max_size=4), min_size=1, max_size=4),
     source=st.none() | st.dictionaries(st.text(), json_values, max_size=3),
 )

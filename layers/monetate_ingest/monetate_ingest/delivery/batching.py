@@ -18,6 +18,16 @@ SUFFIX = b"]}"
 OVERHEAD = len(PREFIX) + len(SUFFIX)
 
 
+def encode(row: dict[str, Any]) -> bytes:
+    """A row's UTF-8 JSON as it goes into a body; :class:`RowError` when it cannot be encoded."""
+    try:
+        return encode_row(row).encode()
+    except (UnicodeEncodeError, TypeError, ValueError) as exc:
+        raise RowError(f"row cannot be encoded as JSON: {exc}") from None
+    except RecursionError:
+        raise RowError("row cannot be encoded as JSON: its values nest too deeply") from None
+
+
 def body_of(encoded: list[bytes]) -> bytes:
     """The exact request body ``{"schema_rows":[...]}`` for these encoded rows."""
     return PREFIX + b",".join(encoded) + SUFFIX
@@ -113,11 +123,7 @@ class Batcher:
 
         Raises :class:`RowError` (nothing changes) if the row cannot be encoded as UTF-8 JSON.
         """
-        try:
-            data = encode_row(row).encode()
-        except (UnicodeEncodeError, TypeError, ValueError) as exc:
-            raise RowError(f"row cannot be encoded as JSON: {exc}") from None
-        return self._push(line, data, row)
+        return self._push(line, encode(row), row)
 
     def add_encoded(self, line: int, data: bytes) -> Batch | None:
         """:meth:`add` for a row given as its UTF-8 JSON, exactly as :func:`encode_row` writes it.

@@ -1,4 +1,4 @@
-"""The SQS envelope (DESIGN.md): ``{"schema": "<name>", "rows": [{...}, ...], "source": {...}}``.
+"""The SQS envelope PostRecords consumes: ``{"schema": "<name>", "rows": [{...}, ...], "source": {...}}``.
 
 ``parse_envelope`` validates a message body and says exactly what is wrong with one that is not an
 envelope (the :class:`EnvelopeError` code becomes the DLQ message's ``error_type``);
@@ -10,17 +10,19 @@ valid bodies.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from monetate_ingest.delivery.exceptions import EnvelopeError
+from monetate_ingest.monetate.exceptions import InvalidSchemaNameError
+from monetate_ingest.monetate.names import check_schema_name
 
 #: The keys an envelope may have; anything else is a producer bug worth hearing about.
 ENVELOPE_KEYS = frozenset({"schema", "rows", "source"})
-#: A schema name becomes a URL path segment (``/data/<schema>/``): no separators, no blanks.
-_SCHEMA_NAME = re.compile(r"^[^\s/?#%\\]{1,256}$")
+#: Row values are scalars or arrays of them; anything nested deeper than this is refused before it
+#: reaches code that recurses (hashing, encoding), with a reason instead of a ``RecursionError``.
+MAX_NESTING = 32
 
 # Error codes (the DLQ's ``error_type``).
 INVALID_JSON = "invalid_json"
@@ -53,6 +55,12 @@ def parse_envelope(body: str) -> Envelope:
         _fail(INVALID_JSON, f"the message body is not valid JSON: {exc}")
     except (ValueError, TypeError) as exc:  # JSONDecodeError is a ValueError
         _fail(INVALID_JSON, f"the message body is not valid JSON ({exc}); {_EXPECTED}")
+    except RecursionError:
+        _fail(
+            INVALID_JSON,
+            f"the message body nests arrays or objects too deeply to be read (more than "
+            f"{MAX_NESTING} levels are never a row); {_EXPECTED}",
+        )
     return _validate(data)
 
 
@@ -112,12 +120,10 @@ def _validate(data: Any) -> Envelope:
     schema = data.get("schema")
     if schema is None or schema == "":
         _fail(MISSING_SCHEMA, f'the message has no "schema" (the Monetate dataset name); {_EXPECTED}')
-    if not isinstance(schema, str) or not _SCHEMA_NAME.match(schema):
-        shown = repr(schema)[:80]
-        _fail(
-            INVALID_SCHEMA,
-            f'"schema" must be a dataset name (a string without spaces, "/", "?", "#", "%"), not {shown}',
-        )
+    try:
+        check_schema_name(schema)
+    except InvalidSchemaNameError as exc:
+        _fail(INVALID_SCHEMA, f'"schema" is not a dataset name: {exc}')
 
     if "rows" not in data:
         _fail(INVALID_ROWS, f'the message has no "rows"; {_EXPECTED}')
@@ -129,11 +135,30 @@ def _validate(data: Any) -> Envelope:
     for i, row in enumerate(rows):
         if not isinstance(row, dict):
             _fail(INVALID_ROWS, f'"rows"[{i}] is a {_json_type(row)}; every row must be an object')
+        for key, value in row.items():
+            if isinstance(value, (dict, list)) and _too_deep(value):
+                _fail(
+                    INVALID_ROWS,
+                    f'"rows"[{i}] field {str(key)[:80]!r} nests more than {MAX_NESTING} levels deep; '
+                    "row values are text, numbers, booleans or arrays of them",
+                )
 
     source = data.get("source")
     if source is not None and not isinstance(source, dict):
         _fail(INVALID_SOURCE, f'"source" must be an object when present, not a {_json_type(source)}')
     return Envelope(schema=schema, rows=rows, source=source)
+
+
+def _too_deep(value: Any, limit: int = MAX_NESTING) -> bool:
+    """Whether ``value`` holds containers more than ``limit`` levels deep (iterative: no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+    return False
 
 
 def _json_type(value: Any) -> str:

@@ -1,13 +1,12 @@
-"""Dead letters that explain themselves: the body to keep, and the reason in message attributes.
+"""Dead letters that explain themselves: what PostRecords sends to the DLQ, and how.
 
-DESIGN.md: a dead-lettered message keeps its original body byte for byte (so SQS's own redrive
-replays it) — or, when only some rows were refused, an envelope of just those rows — and carries
+A dead-lettered message keeps its original body byte for byte (so SQS's own redrive replays it) —
+or, when only some rows were refused, an envelope of just those rows — and carries
 ``error_type`` (a short code) and ``error_message`` (a sentence a person can act on) as message
-attributes. ``original_message_id`` ties it to the logs.
-
-A message (body + attributes) must fit SQS's size limit; the body is kept whole and the
-``error_message`` is shortened to what fits (reasons listing thousands of rows are cut with a count
-of what was left out).
+attributes; ``original_message_id`` ties it to the logs. :class:`DeadLetter` is one such message,
+:class:`SqsDeadLetters` sends it, :func:`attributes` gives its attributes with the reason cut so
+that body and attributes fit :data:`MAX_SQS_MESSAGE_BYTES` (a cut says how much was left out).
+How letters are cut to that size is :mod:`monetate_ingest.records.letters`.
 """
 
 from __future__ import annotations
@@ -17,18 +16,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from monetate_ingest.delivery.envelope import Envelope, build_envelope
-
 #: The classic SQS limit (body + attributes); the service now accepts 1 MiB, but queues created
-#: before that, or with a lower ``MaximumMessageSize``, do not. We stay under the old one.
+#: before that, or with a lower ``MaximumMessageSize``, do not. Every dead letter stays under it.
 MAX_SQS_MESSAGE_BYTES = 256 * 1024
 #: A reason longer than this is not read by a person anyway.
 MAX_ERROR_MESSAGE_CHARS = 8_000
+#: The shortest reason a letter is sent with: the start of the sentence and the count cut off.
+MIN_ERROR_MESSAGE_CHARS = 200
 ROWS_REJECTED = "rows_rejected"
 UNKNOWN_SCHEMA = "unknown_schema"
 
 # Characters SQS accepts in bodies and attribute values; anything else becomes U+FFFD.
 _NOT_SQS_TEXT = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_TYPE = "String"
 
 
 @dataclass(frozen=True)
@@ -69,19 +69,32 @@ class SqsDeadLetters:
         )
 
 
-def attributes(letter: DeadLetter) -> dict[str, dict[str, str]]:
-    """The message attributes, ``error_message`` shortened so body + attributes fit SQS's limit."""
-    fixed = {
+def _fixed(letter: DeadLetter) -> dict[str, str]:
+    return {
         "error_type": sqs_text(letter.error_type)[:256] or "unknown",
         "original_message_id": sqs_text(letter.message_id)[:256] or "unknown",
     }
+
+
+def room_for_message(letter: DeadLetter) -> int:
+    """Bytes left for ``error_message`` once the body and the other attributes are counted."""
     used = len(letter.body.encode("utf-8")) + sum(
-        len(k) + len("String") + len(v.encode("utf-8")) for k, v in fixed.items()
+        len(k) + len(_TYPE) + len(v.encode("utf-8")) for k, v in _fixed(letter).items()
     )
-    budget = MAX_SQS_MESSAGE_BYTES - used - len("error_message") - len("String") - 64
-    message = truncate(sqs_text(letter.error_message), min(MAX_ERROR_MESSAGE_CHARS, max(budget // 4, 80)))
-    attrs = {k: {"DataType": "String", "StringValue": v} for k, v in fixed.items()}
-    attrs["error_message"] = {"DataType": "String", "StringValue": message or letter.error_type}
+    return MAX_SQS_MESSAGE_BYTES - used - len("error_message") - len(_TYPE)
+
+
+def fits(letter: DeadLetter) -> bool:
+    """Whether the letter fits SQS's limit with at least a short reason."""
+    return room_for_message(letter) >= MIN_ERROR_MESSAGE_CHARS * 4
+
+
+def attributes(letter: DeadLetter) -> dict[str, dict[str, str]]:
+    """The message attributes, ``error_message`` shortened so body + attributes fit SQS's limit."""
+    limit = min(MAX_ERROR_MESSAGE_CHARS, max(room_for_message(letter) // 4, MIN_ERROR_MESSAGE_CHARS))
+    message = truncate(sqs_text(letter.error_message), limit)
+    attrs = {k: {"DataType": _TYPE, "StringValue": v} for k, v in _fixed(letter).items()}
+    attrs["error_message"] = {"DataType": _TYPE, "StringValue": message or letter.error_type}
     return attrs
 
 
@@ -91,37 +104,11 @@ def sqs_text(text: str) -> str:
 
 
 def truncate(text: str, limit: int) -> str:
-    """At most ``limit`` characters, marked when cut."""
+    """At most ``limit`` characters; a cut ends with how many characters were left out."""
     if len(text) <= limit:
         return text
-    marker = " … (truncated)"
-    return text[: max(limit - len(marker), 0)] + marker
-
-
-def refused_rows_letter(
-    message_id: str, envelope: Envelope, refusals: Sequence[RowRefusal], posted: int
-) -> DeadLetter:
-    """An envelope of just the refused rows (raw, as the producer sent them) with the reasons.
-
-    ``source`` is kept; when it carries a ``lines`` list aligned with the rows (IngestFile's
-    parking path), it is cut down to the refused rows' lines.
-    """
-    ordered = sorted(refusals, key=lambda r: r.index)
-    rows = [envelope.rows[r.index] for r in ordered]
-    source = envelope.source
-    if (
-        source is not None
-        and isinstance(source.get("lines"), list)
-        and len(source["lines"]) == len(envelope.rows)
-    ):
-        source = {**source, "lines": [source["lines"][r.index] for r in ordered]}
-    body = build_envelope(envelope.schema, rows, source)
-    return DeadLetter(
-        message_id=message_id,
-        body=body,
-        error_type=ROWS_REJECTED,
-        error_message=describe_refusals(ordered, total=len(envelope.rows), posted=posted),
-    )
+    keep = max(limit - 40, 0)
+    return f"{text[:keep]} … ({len(text) - keep} more characters left out)"
 
 
 def describe_refusals(refusals: Sequence[RowRefusal], *, total: int, posted: int) -> str:
@@ -136,9 +123,9 @@ def describe_refusals(refusals: Sequence[RowRefusal], *, total: int, posted: int
     parts: list[str] = []
     length = len(head)
     for i, r in enumerate(refusals):
-        part = f"rows[{r.index}]" + (f" field {r.field!r}" if r.field else "") + f": {r.reason}"
-        if length + len(part) > MAX_ERROR_MESSAGE_CHARS - 60:
-            parts.append(f"and {n - i} more")
+        part = f"rows[{r.index}]" + (f" field {r.field!r}" if r.field else "") + f": {r.reason[:500]}"
+        if length + len(part) > MAX_ERROR_MESSAGE_CHARS - 120:
+            parts.append(f"and {n - i} more row{'s' if n - i != 1 else ''} left out")
             break
         parts.append(part)
         length += len(part) + 2

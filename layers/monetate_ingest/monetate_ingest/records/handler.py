@@ -1,10 +1,12 @@
-"""PostRecords: SQS envelopes → Monetate rows, with partial batch failures and a DLQ that explains.
+"""The PostRecords Lambda handler: SQS envelopes → Monetate rows, partial batch failures, a DLQ that
+explains.
 
-The handler resolves its dependencies on the first invocation, runs the pre-pass of
-:mod:`.message_batch` over the whole SQS batch (which posts, dead-letters and records), then lets
-Powertools' ``BatchProcessor`` walk the records: its record handler only raises for the messages
-the pre-pass decided to retry, so the partial-batch response is Powertools'. A 403 (key revoked)
-stops every Monetate call and fails every message of the batch (nothing deleted or dead-lettered).
+:func:`make_handler` resolves its dependencies on the first invocation (:func:`build_deps`: the
+shared Monetate client, the schema cache, the DLQ, the idempotency table), hands the whole SQS batch
+to :func:`process_messages` (which posts, dead-letters and records), then lets Powertools'
+``BatchProcessor`` walk the records: its record handler raises only for the messages to retry, so
+the partial-batch response is Powertools'. A 403 (key revoked) stops every Monetate call and fails
+every message of the batch (nothing deleted or dead-lettered).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from monetate_ingest.observability import logger, metrics
 from monetate_ingest.once import Once
-from monetate_ingest.records.prepass import MessageRetry, process_messages
+from monetate_ingest.records.deadline import Budget
+from monetate_ingest.records.process import Incoming, process_messages
 from monetate_ingest.records.types import (
     BatchOutcome,
     MetricsSink,
@@ -29,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BatchOutcome",
+    "Incoming",
     "MessageRetry",
     "MetricsSink",
     "MonetateApi",
@@ -42,6 +46,13 @@ __all__ = [
 ]
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+class MessageRetry(Exception):
+    """Raised by the record handler for a message SQS must deliver again."""
+
+    def __init__(self, message_id: str, reason: str) -> None:
+        super().__init__(f"message {message_id} will be retried: {reason}")
 
 
 def build_deps(
@@ -59,14 +70,18 @@ def build_deps(
     from monetate_ingest.monetate.schema import SchemaCache
     from monetate_ingest.records.dead_letters import SqsDeadLetters
     from monetate_ingest.records.idempotency import dynamodb_claims
+    from monetate_ingest.records.receive_limits import QueueReceiveLimits
 
     client = client if client is not None else shared_client(settings.monetate)
+    sqs = sqs_client or boto3.client("sqs")
     return PostRecordsDeps(
         client=client,
         schemas=SchemaCache(client, max_age=schema_max_age),
-        dead_letters=SqsDeadLetters(sqs_client or boto3.client("sqs"), settings.records_dlq_url),
+        dead_letters=SqsDeadLetters(sqs, settings.records_dlq_url),
         claims=dynamodb_claims(settings.idempotency_table, boto3_client=dynamodb_client),
         rows=settings.rows,
+        deadline_margin_ceiling=settings.deadline_margin_seconds,
+        receive_limits=QueueReceiveLimits(sqs),
     )
 
 
@@ -88,15 +103,23 @@ def make_handler(deps: PostRecordsDeps | Callable[[], PostRecordsDeps] | None = 
         d = resolved.get()
         d.claims.register_lambda_context(context)
         logger.append_keys(aws_request_id=getattr(context, "aws_request_id", None))
+        budget = Budget(_remaining_seconds(context), ceiling=d.deadline_margin_ceiling, latencies=d.latencies)
         records = event.get("Records") or []
-        clock = _remaining_clock(context)
-        outcome = process_messages([(r["messageId"], r["body"]) for r in records], d, remaining_ms=clock)
+        messages = [Incoming(r["messageId"], r["body"], _receive_count(r)) for r in records]
+        try:
+            outcome = process_messages(messages, d, budget=budget, receive_limit=_receive_limit(d, records))
+        except Exception:  # outside every message's own boundary: the batch returns to the queue
+            logger.exception(
+                "the batch failed as a whole; every message will be retried",
+                extra={"message_ids": [m.message_id for m in messages]},
+            )
+            raise
 
         def record_handler(record: Any) -> str:
             reason = outcome.failures.get(record.message_id)
             if reason is not None:
                 raise MessageRetry(record.message_id, reason)
-            return outcome.results.get(record.message_id, "done")
+            return str(outcome.results.get(record.message_id, "done"))
 
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
         return dict(
@@ -108,16 +131,26 @@ def make_handler(deps: PostRecordsDeps | Callable[[], PostRecordsDeps] | None = 
     return handler
 
 
-def _remaining_clock(context: Any) -> Callable[[], int | None]:
-    """The invocation's remaining milliseconds, or None without a Lambda context."""
+def _remaining_seconds(context: Any) -> float | None:
+    """The invocation's remaining time, or None without a Lambda context."""
     getter = getattr(context, "get_remaining_time_in_millis", None)
     if getter is None:
-        return lambda: None
+        return None
+    try:
+        return int(getter()) / 1000
+    except Exception:
+        return None
 
-    def remaining() -> int | None:
-        try:
-            return int(getter())
-        except Exception:
-            return None
 
-    return remaining
+def _receive_count(record: dict[str, Any]) -> int:
+    try:
+        return int((record.get("attributes") or {}).get("ApproximateReceiveCount", 1))
+    except (TypeError, ValueError):
+        return 1
+
+
+def _receive_limit(deps: PostRecordsDeps, records: list[dict[str, Any]]) -> int | None:
+    arn = records[0].get("eventSourceARN") if records else None
+    if deps.receive_limits is None or not isinstance(arn, str):
+        return None
+    return deps.receive_limits.for_queue(arn)

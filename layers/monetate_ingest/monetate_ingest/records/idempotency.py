@@ -1,4 +1,8 @@
-"""Per-message idempotency for PostRecords on Powertools' persistence layer (``IDEMPOTENCY_TABLE``).
+"""Per-message idempotency for PostRecords: claims on Powertools' persistence layer (``IDEMPOTENCY_TABLE``).
+
+:class:`Claims` is what PostRecords needs (claim / complete / release); :class:`PersistenceClaims`
+implements it on a Powertools persistence layer, :func:`dynamodb_claims` wires DynamoDB, and
+:class:`NoClaims` switches idempotency off.
 
 Why not ``@idempotent_function``: PostRecords merges the rows of many messages into few POSTs, so
 "process this message" is not one function call whose return value could be cached. We use the
@@ -15,6 +19,9 @@ Lambda's remaining time):
 * ``release`` — ``delete_record`` when the message will be retried (transient failure) or was
   dead-lettered whole, so a later redelivery or a redrive after a fix processes it again.
 
+:class:`DeferredRecords` gathers a batch's completions and releases and writes them in parallel
+once every message is settled; a write that fails is logged and never changes the outcome.
+
 The key is a SHA-256 of the content (schema + rows + source, keys sorted), not the SQS message id:
 a producer that sends the same envelope twice, and SQS redelivering one, are both caught.
 """
@@ -22,7 +29,8 @@ a producer that sends the same envelope twice, and SQS redelivering one, are bot
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -123,3 +131,46 @@ def dynamodb_claims(
     config = IdempotencyConfig(expires_after_seconds=expires_after_seconds, hash_function="sha256")
     layer = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=boto3_client)
     return PersistenceClaims(persistence=layer, config=config)
+
+
+@dataclass
+class DeferredRecords:
+    """Idempotency writes of one batch, run in parallel by :meth:`flush` (see the module docstring)."""
+
+    claims: Claims
+    concurrency: int = 16
+    _writes: list[Callable[[], None]] = field(default_factory=list)
+
+    def complete(self, message_id: str, data: dict[str, Any], result: dict[str, Any]) -> None:
+        """The content is done: a redelivery of it is skipped."""
+
+        def write() -> None:
+            try:
+                self.claims.complete(data, result)
+            except Exception as exc:  # the rows are stored; at worst a redelivery posts them again
+                _log.warning("could not record message %s as done: %s", message_id, _short(exc))
+
+        self._writes.append(write)
+
+    def release(self, message_id: str, data: dict[str, Any], why: str) -> None:
+        """Our claim goes, so a redelivery (or a redrive) is processed again."""
+
+        def write() -> None:
+            try:
+                self.claims.release(data, RuntimeError(why))
+            except Exception as exc:  # the claim expires with the invocation's remaining time
+                _log.warning(
+                    "could not release the idempotency claim of message %s: %s", message_id, _short(exc)
+                )
+
+        self._writes.append(write)
+
+    def flush(self) -> None:
+        from monetate_ingest.records.state import parallel
+
+        writes, self._writes = self._writes, []
+        parallel(lambda write: write(), writes, self.concurrency)
+
+
+def _short(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {str(exc)[:300]}"

@@ -1,4 +1,4 @@
-"""Redrive: after a fix, move the DLQ's messages back to the records queue.
+"""Redrive: after a fix, move the DLQ's messages back to the records queue (``redrive``).
 
 In AWS, SQS's own redrive (``StartMessageMoveTask``, the console's "Start DLQ redrive") is the
 right tool: it runs server-side, keeps bodies and attributes, and needs no Lambda. Dead letters

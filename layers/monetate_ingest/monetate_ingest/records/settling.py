@@ -1,213 +1,264 @@
-"""Step 6 of the PostRecords pre-pass: settle each message, record it, count the batch.
+"""Settling a batch: each message's :class:`Outcome`, its dead letters, its idempotency record, metrics.
 
-A message ends posted, posted partly (its refused rows dead-lettered in an envelope of their own),
-dead-lettered whole (the original body, byte for byte), a duplicate, or retried; identical messages
-of the batch share their first copy's fate. Its idempotency claim is then completed or released —
-deferred, all records written in parallel at the end — and the batch's metrics go out.
+:class:`Settler` turns what is known of each message (:class:`Msg`) into one outcome: posted,
+posted partly (its refused rows dead-lettered in envelopes of their own), dead-lettered whole (the
+original body, byte for byte), a duplicate, or retried; identical messages of the batch share
+their first copy's fate. A message that fails on its last receive (``receive_limit``: the queue's
+``maxReceiveCount``) is dead-lettered here with ``error_type`` ``retries_exhausted`` and the last
+reason, rather than moved by SQS without one. The dead letters go out in parallel (a letter that
+cannot be sent leaves its message to SQS); the idempotency claims are then completed or released,
+in parallel too, and the batch's metrics go out. Every retried message is logged with its id, its
+receive count and the reason, so a message SQS moves to the DLQ can always be explained.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from monetate_ingest.observability import logger
-from monetate_ingest.records.dead_letters import (
-    ROWS_REJECTED,
-    DeadLetter,
-    RowRefusal,
-    describe_refusals,
-    refused_rows_letter,
-)
-from monetate_ingest.records.state import Msg, describe_error, parallel
+from monetate_ingest.records.dead_letters import ROWS_REJECTED, DeadLetter, RowRefusal, describe_refusals
+from monetate_ingest.records.idempotency import DeferredRecords
+from monetate_ingest.records.letters import LetterTooLargeError, refused_rows, whole
+from monetate_ingest.records.state import Msg, Refusal, describe_error, parallel
+from monetate_ingest.records.types import Outcome
 
 if TYPE_CHECKING:
     from monetate_ingest.records.types import BatchOutcome, PostRecordsDeps
+
+RETRIES_EXHAUSTED = "retries_exhausted"
+_HELD_ELSEWHERE = "another invocation is processing the same content"
+
+
+@dataclass
+class Verdict:
+    """One message's outcome before its letters are sent: the letters, the retry reason."""
+
+    m: Msg
+    outcome: Outcome
+    reason: str | None = None  # why it is retried
+    letters: list[DeadLetter] = field(default_factory=list)
+
+    @property
+    def error_type(self) -> str | None:
+        return self.letters[0].error_type if self.letters else None
 
 
 class Settler:
     """Fills one invocation's :class:`BatchOutcome` (``posts`` and ``revoked`` already set)."""
 
-    def __init__(self, deps: PostRecordsDeps, outcome: BatchOutcome) -> None:
+    def __init__(
+        self, deps: PostRecordsDeps, outcome: BatchOutcome, *, receive_limit: int | None = None
+    ) -> None:
         self.deps = deps
         self.outcome = outcome
-        self._records: list[Callable[[], None]] = []  # idempotency writes, run in parallel at the end
+        self.receive_limit = receive_limit
+        self._records = DeferredRecords(deps.claims, deps.idempotency_concurrency)
 
     def settle(self, msgs: list[Msg]) -> BatchOutcome:
-        outcome = self.outcome
-        counts: dict[str, int] = {}
-        rows_posted: dict[str, int] = {}
-        rows_rejected: dict[str, int] = {}
-        for m in msgs:
-            if m.twin is not None:
-                continue
-            result, failure = self._settle_one(m, rows_posted, rows_rejected)
-            if failure is not None:
-                outcome.failures[m.message_id] = failure
+        verdicts = [self._safely(m) for m in msgs if m.twin is None]
+        for v in verdicts:
+            self._last_receive(v)
+        self._send_letters([v for v in verdicts if v.letters])
+        counts: Counter[Outcome] = Counter()
+        rows_posted: Counter[str] = Counter()
+        rows_rejected: Counter[str] = Counter()
+        for v in verdicts:
+            self._record(v)
+            counts[v.outcome] += 1
+            if v.outcome in (Outcome.POSTED, Outcome.POSTED_PARTLY):
+                rows_posted[v.m.schema or ""] += len(v.m.posted)
+            if v.outcome in (Outcome.POSTED_PARTLY, Outcome.DEAD_LETTERED) and v.m.schema:
+                rows_rejected[v.m.schema] += len(v.m.refusals)
+            if v.outcome is Outcome.RETRIED:
+                self.outcome.failures[v.m.message_id] = v.reason or "retried"
             else:
-                outcome.results[m.message_id] = result
-            counts[result] = counts.get(result, 0) + 1
-        for m in msgs:  # identical messages share their first copy's fate (one dead letter at most)
-            if m.twin is not None:
-                first = msgs[m.twin]
-                if first.message_id in outcome.failures:
-                    outcome.failures[m.message_id] = outcome.failures[first.message_id]
-                else:
-                    outcome.results[m.message_id] = "duplicate"
-                logger.info(
-                    "message outcome",
-                    extra={"message_id": m.message_id, "outcome": "twin", "twin_of": first.message_id},
-                )
-        parallel(lambda op: op(), self._records, self.deps.idempotency_concurrency)
-        self._emit_metrics(outcome, counts, rows_posted, rows_rejected)
+                self.outcome.results[v.m.message_id] = v.outcome
+        self._twins(msgs)
+        self._records.flush()
+        self._emit_metrics(counts, rows_posted, rows_rejected)
         logger.info(
             "batch done",
             extra={
                 "messages": len(msgs),
-                "posts": outcome.posts,
-                "outcomes": counts,
-                "retried": len(outcome.failures),
+                "posts": self.outcome.posts,
+                "outcomes": {str(k): v for k, v in counts.items()},
+                "retried": len(self.outcome.failures),
             },
         )
-        return outcome
+        return self.outcome
 
-    def _settle_one(
-        self, m: Msg, rows_posted: dict[str, int], rows_rejected: dict[str, int]
-    ) -> tuple[str, str | None]:
-        log: dict[str, Any] = {"message_id": m.message_id, "schema": m.schema}
-        if self.outcome.revoked:
-            if (
-                m.claimed
-                and m.posted
-                and not m.refusals
-                and len(m.posted) == len(m.envelope.rows if m.envelope else [])
-            ):
-                self._complete(m)  # a redelivery must not post these rows again
-            else:
-                self._release(m, "key revoked")
-            logger.info("message outcome", extra={**log, "outcome": "retried", "reason": "key revoked"})
-            return "retried", "Monetate API key revoked (403)"
-        if m.skipped:
-            logger.info(
-                "message outcome", extra={**log, "outcome": "duplicate", "reason": "content posted before"}
+    # --- one message --------------------------------------------------------------------------
+
+    def _safely(self, m: Msg) -> Verdict:
+        try:
+            return self._verdict(m)
+        except LetterTooLargeError as exc:  # nothing is cut from a body: SQS keeps the message
+            logger.error(
+                "the message cannot be dead-lettered within SQS's size limit; it is left to SQS, which "
+                "moves it whole to the DLQ after maxReceiveCount receives",
+                extra={"message_id": m.message_id, "reason": _why(m), "error": describe_error(exc)},
             )
-            return "duplicate", None
-        rows_total = len(m.envelope.rows) if m.envelope else 0
-        if m.transient is None and m.permanent is None and len(m.posted) + len(m.refusals) < rows_total:
+            return Verdict(m, Outcome.RETRIED, f"{_why(m)}; not dead-lettered: {exc}")
+        except Exception as exc:  # a bug must not sink the batch: this message is retried
+            logger.exception(
+                "settling a message failed unexpectedly; it will be retried",
+                extra={"message_id": m.message_id, "error_type": type(exc).__name__},
+            )
+            return Verdict(m, Outcome.RETRIED, f"internal error while settling ({describe_error(exc)})")
+
+    def _verdict(self, m: Msg) -> Verdict:
+        if self.outcome.revoked:
+            return Verdict(m, Outcome.RETRIED, "Monetate API key revoked (403)")
+        if m.skipped:
+            return Verdict(m, Outcome.DUPLICATE)
+        if m.permanent is None and m.transient is None and len(m.posted) + len(m.refusals) < m.rows_total:
             m.transient = "posting stopped before this message's rows were delivered"
         if m.transient is not None:
-            self._release(m, m.transient)
+            return Verdict(m, Outcome.RETRIED, m.transient)
+        if m.permanent is None and not m.posted:  # every valid row was refused by Monetate (400)
+            reason = describe_refusals(_sorted(m), total=m.rows_total, posted=0)
+            m.permanent = Refusal(ROWS_REJECTED, reason)
+        if m.permanent is not None:
+            letters = whole(
+                m.message_id, m.body, m.envelope, m.permanent.error_type, m.permanent.error_message
+            )
+            return Verdict(m, Outcome.DEAD_LETTERED, letters=letters)
+        if m.refusals:
+            assert m.envelope is not None
+            letters = refused_rows(m.message_id, m.envelope, _sorted(m), posted=len(m.posted))
+            return Verdict(m, Outcome.POSTED_PARTLY, letters=letters)
+        return Verdict(m, Outcome.POSTED)
+
+    def _last_receive(self, v: Verdict) -> None:
+        """On its last receive a failing message is dead-lettered here, with the reason."""
+        m = v.m
+        limit = self.receive_limit
+        if (
+            v.outcome is not Outcome.RETRIED
+            or limit is None
+            or m.receive_count < limit
+            or self.outcome.revoked  # the contract: nothing is dead-lettered on a revoked key
+            or v.reason == _HELD_ELSEWHERE
+        ):
+            return
+        reason = (
+            f"not delivered after {m.receive_count} receives (the queue's maxReceiveCount); the last "
+            f"attempt failed: {v.reason}. Redrive once the cause is fixed."
+        )
+        try:
+            letters = whole(m.message_id, m.body, m.envelope, RETRIES_EXHAUSTED, reason)
+        except Exception as exc:
+            logger.error(
+                "cannot dead-letter the message on its last receive; SQS will move it",
+                extra={"message_id": m.message_id, "reason": v.reason, "error": describe_error(exc)},
+            )
+            return
+        v.outcome, v.letters = Outcome.DEAD_LETTERED, letters
+
+    def _send_letters(self, verdicts: list[Verdict]) -> None:
+        def send_all(v: Verdict) -> Exception | None:
+            try:
+                for letter in v.letters:
+                    self.deps.dead_letters.send(letter)
+            except Exception as exc:  # never lose it: SQS redelivers, maxReceiveCount ends in the DLQ
+                return exc
+            return None
+
+        for v, error in zip(
+            verdicts, parallel(send_all, verdicts, self.deps.idempotency_concurrency), strict=True
+        ):
+            if error is not None:
+                logger.error(
+                    "could not send to the DLQ; the message will be retried",
+                    extra={
+                        "message_id": v.m.message_id,
+                        "error_type": v.error_type,
+                        "error": describe_error(error),
+                    },
+                )
+                reason = f"dead letter ({v.error_type}) not sent: {describe_error(error)}"
+                v.outcome, v.reason, v.letters = Outcome.RETRIED, reason, []
+
+    def _record(self, v: Verdict) -> None:
+        m = v.m
+        log: dict[str, Any] = {"message_id": m.message_id, "schema": m.schema, "outcome": str(v.outcome)}
+        if v.outcome is Outcome.RETRIED:
+            done = m.claimed and m.posted and not m.refusals and len(m.posted) == m.rows_total
+            if self.outcome.revoked and done:
+                self._complete(m)  # a redelivery must not post these rows again
+            else:
+                self._release(m, v.reason or "retried")
+            logger.warning(
+                "message will be retried",
+                extra={
+                    **log,
+                    "reason": v.reason,
+                    "receive_count": m.receive_count,
+                    "rows_posted": len(m.posted),
+                },
+            )
+        elif v.outcome is Outcome.DUPLICATE:
+            logger.info("message outcome", extra={**log, "reason": "content posted before"})
+        elif v.outcome is Outcome.POSTED:
+            self._complete(m)
+            logger.debug("message outcome", extra={**log, "rows": len(m.posted)})
+        else:
+            if m.posted and v.error_type != RETRIES_EXHAUSTED:
+                self._complete(m)  # its valid rows are stored; the refused ones are in the DLQ
+            else:
+                self._release(m, "dead-lettered")  # a redrive after a fix must be processed again
             logger.info(
                 "message outcome",
                 extra={
                     **log,
-                    "outcome": "retried",
-                    "reason": m.transient,
-                    "rows_posted_before_failure": len(m.posted),
+                    "error_type": v.error_type,
+                    "letters": len(v.letters),
+                    "rows_posted": len(m.posted),
+                    "rows_refused": len(m.refusals),
+                    "refused": [{"index": r.index, "field": r.field} for r in _sorted(m)][:50],
                 },
             )
-            return "retried", m.transient
-        assert m.permanent is not None or m.envelope is not None
-        total = len(m.envelope.rows) if m.envelope else 0
-        if m.permanent is None and not m.posted:
-            # Every valid row was refused by Monetate (400): the whole message is permanent.
-            m.permanent = (ROWS_REJECTED, describe_refusals(_sorted(m.refusals), total=total, posted=0))
-        if m.permanent is not None:
-            letter = DeadLetter(m.message_id, m.body, m.permanent[0], m.permanent[1])
-        elif m.refusals:
-            assert m.envelope is not None
-            letter = refused_rows_letter(m.message_id, m.envelope, _sorted(m.refusals), posted=len(m.posted))
-        else:
-            self._complete(m)
-            rows_posted[m.schema or ""] = rows_posted.get(m.schema or "", 0) + len(m.posted)
-            logger.debug("message outcome", extra={**log, "outcome": "posted", "rows": len(m.posted)})
-            return "posted", None
-        if m.posted:
-            rows_posted[m.schema or ""] = rows_posted.get(m.schema or "", 0) + len(m.posted)
-        try:
-            self.deps.dead_letters.send(letter)
-        except Exception as exc:  # never lose it: SQS redelivers, maxReceiveCount ends in the DLQ
-            self._release(m, "dead letter not sent")
-            logger.error(
-                "could not send to the DLQ; the message will be retried",
-                extra={**log, "error_type": letter.error_type, "error": describe_error(exc)},
+
+    def _twins(self, msgs: list[Msg]) -> None:
+        """Identical messages share their first copy's fate (one dead letter at most)."""
+        outcome = self.outcome
+        for m in msgs:
+            if m.twin is None:
+                continue
+            first = msgs[m.twin]
+            if first.message_id in outcome.failures:
+                outcome.failures[m.message_id] = outcome.failures[first.message_id]
+            else:
+                outcome.results[m.message_id] = Outcome.DUPLICATE
+            logger.info(
+                "message outcome",
+                extra={"message_id": m.message_id, "outcome": "twin", "twin_of": first.message_id},
             )
-            return "retried", f"dead letter not sent: {describe_error(exc)}"
-        if m.posted:
-            self._complete(m)  # its valid rows are stored; the refused ones are in the DLQ
-        else:
-            self._release(m, "dead-lettered")  # a redrive after a fix must be processed again
-        if m.schema and m.refusals:
-            rows_rejected[m.schema] = rows_rejected.get(m.schema, 0) + len(m.refusals)
-        logger.info(
-            "message outcome",
-            extra={
-                **log,
-                "outcome": "dead_lettered" if not m.posted else "posted_partly",
-                "error_type": letter.error_type,
-                "rows_posted": len(m.posted),
-                "rows_refused": len(m.refusals),
-                "refused": [{"index": r.index, "field": r.field} for r in _sorted(m.refusals)][:50],
-            },
-        )
-        return ("dead_lettered" if not m.posted else "posted_partly"), None
 
     def _complete(self, m: Msg) -> None:
-        """Record the content as done (deferred: all records are written in parallel at the end)."""
-        if not m.claimed or m.identity is None:
-            return
-        identity, result = (
-            m.identity,
-            {
+        if m.claimed and m.identity is not None:
+            result = {
                 "message_id": m.message_id,
                 "rows_posted": len(m.posted),
                 "rows_refused": len(m.refusals),
-            },
-        )
-
-        def complete() -> None:
-            try:
-                self.deps.claims.complete(identity, result)
-            except Exception as exc:  # the rows are stored; at worst a redelivery posts them again
-                logger.warning(
-                    "could not record the message as done",
-                    extra={"message_id": m.message_id, "error": describe_error(exc)},
-                )
-
-        self._records.append(complete)
+            }
+            self._records.complete(m.message_id, m.identity, result)
 
     def _release(self, m: Msg, why: str) -> None:
-        """Delete our claim so a redelivery (or a redrive) is processed again (deferred too)."""
-        if not m.claimed or m.identity is None:
-            return
-        identity = m.identity
-
-        def release() -> None:
-            try:
-                self.deps.claims.release(identity, RuntimeError(why))
-            except Exception as exc:  # the claim expires with the invocation's remaining time
-                logger.warning(
-                    "could not release the idempotency claim",
-                    extra={"message_id": m.message_id, "error": describe_error(exc)},
-                )
-
-        self._records.append(release)
+        if m.claimed and m.identity is not None:
+            self._records.release(m.message_id, m.identity, why)
 
     def _emit_metrics(
-        self,
-        outcome: BatchOutcome,
-        counts: dict[str, int],
-        rows_posted: dict[str, int],
-        rows_rejected: dict[str, int],
+        self, counts: Counter[Outcome], rows_posted: Counter[str], rows_rejected: Counter[str]
     ) -> None:
         sink = self.deps.metrics
-        posted = counts.get("posted", 0) + counts.get("posted_partly", 0)
-        dead = counts.get("dead_lettered", 0) + counts.get("posted_partly", 0)
         for name, value in (
-            ("MessagesPosted", posted),
-            ("MessagesDeadLettered", dead),
-            ("MessagesRetried", len(outcome.failures)),
-            ("MessagesDuplicate", counts.get("duplicate", 0)),
+            ("MessagesPosted", counts[Outcome.POSTED] + counts[Outcome.POSTED_PARTLY]),
+            ("MessagesDeadLettered", counts[Outcome.DEAD_LETTERED] + counts[Outcome.POSTED_PARTLY]),
+            ("MessagesRetried", len(self.outcome.failures)),
+            ("MessagesDuplicate", counts[Outcome.DUPLICATE]),
         ):
             sink.count(name, value)
         for schema, n in rows_posted.items():
@@ -216,5 +267,12 @@ class Settler:
             sink.count("RowsRejected", n, schema=schema)
 
 
-def _sorted(refusals: dict[int, RowRefusal]) -> list[RowRefusal]:
-    return [refusals[i] for i in sorted(refusals)]
+def _sorted(m: Msg) -> list[RowRefusal]:
+    return [m.refusals[i] for i in sorted(m.refusals)]
+
+
+def _why(m: Msg) -> str:
+    """The reason a message was to be dead-lettered (for the logs when it cannot be)."""
+    if m.permanent is not None:
+        return f"{m.permanent.error_type}: {m.permanent.error_message[:500]}"
+    return f"{len(m.refusals)} of {m.rows_total} rows refused"
