@@ -96,8 +96,9 @@ class FileIngest:
         try:
             cp = self.state.load()
             self._resume(cp)
-            if cp.finished:
+            if cp.finished:  # its report may not have been written: write it again
                 logger.info("file already finished; nothing to do", extra={"file": self.ref.identity})
+                self._write_report()
                 return self.report
             self._begin(cp)
             self._ingest()
@@ -124,6 +125,8 @@ class FileIngest:
         """Classify ``exc`` into the report (the first failure decides the outcome)."""
         failure = classify(exc)
         self.failure = self.failure or failure
+        if any(e["message"] == failure.message for e in self.report.errors):
+            return  # the same failure met again while closing
         extra = dict(failure.where)
         if self.state.loaded:  # counts are of finished rows; the rest is read again on a retry
             extra["rows_finished"] = self.cp.rows_done
@@ -163,6 +166,9 @@ class FileIngest:
                 self._record(exc)
         if not (self.continued and self.failure is None):
             self._finish(started)
+        self._write_report()
+
+    def _write_report(self) -> None:
         try:
             self.source.write_report(self.report)
         except Exception as exc:
