@@ -11,6 +11,7 @@ faults from the sandbox's fault injection, or a client fake where the sandbox ha
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from typing import Any
 from urllib.parse import unquote_plus
@@ -511,3 +512,29 @@ def test_a_long_key_gets_a_shortened_report_key(clean: Harness) -> None:
     report = clean.stack.read_json(ref.report_key)
     assert report["status"] == "complete" and report["source"]["key"] == key
     stored_once(clean, "lk", 4)
+
+
+def _sample(name: str) -> dict[str, Any]:
+    with open(f"events/{name}", encoding="utf-8") as f:
+        return dict(json.load(f))
+
+
+def test_the_sample_events_that_ingest_nothing_end_cleanly(clean: Harness) -> None:
+    # Given IngestFile and the real-shaped sample events of events/
+    handler = clean.handler(runtime(clean))
+    context = clean.stack.context()
+    # When S3's test event (sent when notifications are set up) arrives, then it is ignored, saying so
+    assert "s3:TestEvent" in handler(_sample("s3_test_event.json"), context)["ignored"]
+    # When an ObjectRemoved record arrives, then that record is ignored, saying which event it was
+    (removed,) = handler(_sample("s3_object_removed.json"), context)["files"]
+    assert "ObjectRemoved:Delete" in removed["ignored"]
+    # When a continuation names an object that is gone, then the file fails without a retry
+    (gone,) = handler(_sample("ingest_continuation.json"), context)["files"]
+    assert gone["status"] == "failed"
+    assert failed(clean, "incoming/customers/2026-11-28 customers+ü.csv", "object_missing")
+    # When a record's schema folder is an encoded dot segment, then it is refused before any call
+    clean.sandbox.reset()
+    (dot,) = handler(_sample("s3_object_created_dot_segment.json"), context)["files"]
+    assert dot["status"] == "failed"
+    assert failed(clean, "incoming/../customers.csv", "invalid_schema")
+    assert clean.sandbox.requests == []
