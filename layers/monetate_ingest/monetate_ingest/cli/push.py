@@ -100,10 +100,9 @@ def run(ctx: Context) -> int:
 
         revoked: KeyRevokedError | None = None
         with Ticker(bar, sample):
-            try:
-                report = job.run()
-            except KeyRevokedError as exc:  # the report is written; show it, then fail
-                report, revoked = job.report, exc
+            report = job.run()  # the report is written whatever failed; show it, then fail
+            if job.failure is not None and isinstance(job.failure.error, KeyRevokedError):
+                revoked = job.failure.error
 
     ctx.print(f"file:        {path}")
     for line in describe(report.to_dict()):

@@ -3,7 +3,8 @@
 A checkpoint says how far a file got: the rows finished in order (``rows_done``, always a unit
 boundary), the units finished beyond that point while earlier ones were still in flight, the report
 so far, and the reject parts already in S3. A later invocation — a continuation, or a retry after a
-crash — resumes from it without posting those rows again.
+crash — resumes from it without posting those rows again. ``saves`` counts the saves, so that of
+two copies (the table's, and the S3 backup written when the table failed) the newer one wins.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
+
+from monetate_ingest.ingest.exceptions import StateStoreError, describe_aws_error
 
 PREFIX = "checkpoint#"
 TTL_SECONDS = 14 * 24 * 3600
@@ -28,6 +31,24 @@ class Checkpoint:
     columns: list[str] | None = None
     invocation: int = 0
     finished: bool = False
+    saves: int = 0
+    #: Reject lines not yet in S3 (S3 failed when the file did): written with the next part.
+    pending_rejects: list[str] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> Checkpoint:
+        data = json.loads(text)
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def newest(*checkpoints: Checkpoint | None) -> Checkpoint | None:
+    """The checkpoint saved last (most ``saves``), or None."""
+    found = [cp for cp in checkpoints if cp is not None]
+    return max(found, key=lambda cp: cp.saves) if found else None
 
 
 class CheckpointStore(Protocol):
@@ -51,21 +72,34 @@ class DynamoCheckpointStore:
         return self._client
 
     def load(self, identity: str) -> Checkpoint | None:
-        item = self.client.get_item(
-            TableName=self.table, Key={"id": {"S": PREFIX + identity}}, ConsistentRead=True
-        ).get("Item")
+        try:
+            item = self.client.get_item(
+                TableName=self.table, Key={"id": {"S": PREFIX + identity}}, ConsistentRead=True
+            ).get("Item")
+        except Exception as exc:  # botocore's errors, named for the report
+            raise self._error("read", exc) from exc
         if not item:
             return None
-        return Checkpoint(**json.loads(item["state"]["S"]))
+        return Checkpoint.from_json(item["state"]["S"])
 
     def save(self, identity: str, checkpoint: Checkpoint) -> None:
-        self.client.put_item(
-            TableName=self.table,
-            Item={
-                "id": {"S": PREFIX + identity},
-                "state": {"S": json.dumps(asdict(checkpoint), separators=(",", ":"))},
-                "expiration": {"N": str(int(time.time()) + TTL_SECONDS)},
-            },
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item={
+                    "id": {"S": PREFIX + identity},
+                    "state": {"S": checkpoint.to_json()},
+                    "expiration": {"N": str(int(time.time()) + TTL_SECONDS)},
+                },
+            )
+        except Exception as exc:
+            raise self._error("write", exc) from exc
+
+    def _error(self, verb: str, exc: Exception) -> StateStoreError:
+        return StateStoreError(
+            f"could not {verb} the file's checkpoint in DynamoDB table {self.table!r} "
+            f"(IDEMPOTENCY_TABLE): {describe_aws_error(exc)}",
+            table=self.table,
         )
 
 
@@ -78,8 +112,8 @@ class MemoryCheckpointStore:
 
     def load(self, identity: str) -> Checkpoint | None:
         raw = self.items.get(identity)
-        return Checkpoint(**json.loads(raw)) if raw else None
+        return Checkpoint.from_json(raw) if raw else None
 
     def save(self, identity: str, checkpoint: Checkpoint) -> None:
         self.saves += 1
-        self.items[identity] = json.dumps(asdict(checkpoint))
+        self.items[identity] = checkpoint.to_json()

@@ -14,9 +14,16 @@ from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 from monetate_ingest.ingest.checkpoints import DynamoCheckpointStore
 from monetate_ingest.ingest.continuation import Continuer, LambdaContinuer
+from monetate_ingest.ingest.events import Continuation, read_event
+from monetate_ingest.ingest.exceptions import (
+    ContinuationError,
+    EventError,
+    StateStoreError,
+    describe_aws_error,
+)
 from monetate_ingest.ingest.job import FileIngest, IngestDeps
 from monetate_ingest.ingest.report import Report
-from monetate_ingest.ingest.s3_layout import FileRef, Ignored, files_in_event
+from monetate_ingest.ingest.s3_layout import FileRef, Ignored
 from monetate_ingest.monetate.exceptions import KeyRevokedError
 from monetate_ingest.observability import NAMESPACE, SERVICE, logger
 from monetate_ingest.once import Once
@@ -25,14 +32,6 @@ from monetate_ingest.settings import IngestSettings
 MAX_EMF_VALUES = 100
 #: How long a duplicate S3 event for the same bucket/key/ETag is answered from the record.
 IDEMPOTENCY_SECONDS = 24 * 3600
-
-
-class _FileFailed(Exception):
-    """Internal: a file ended ``failed``; raised so Powertools idempotency forgets it (retryable)."""
-
-    def __init__(self, report: Report) -> None:
-        super().__init__(report.status)
-        self.report = report
 
 
 @dataclass
@@ -83,14 +82,17 @@ def make_handler(runtime_factory: Callable[[], IngestRuntime] = default_runtime)
 
     @logger.inject_lambda_context(clear_state=True)
     def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        try:
+            request = read_event(event)
+        except EventError as exc:
+            logger.error("event ignored: not an S3 notification", extra={"reason": str(exc)})
+            return {"files": [], "ignored": str(exc)}
         rt = runtime.get()
-        if "continuation" in event:
-            ref = FileRef.from_payload(event["continuation"]["file"])
-            logger.append_keys(file=ref.identity)
-            report = _run_file(rt, ref, context)
-            return {"files": [_summary(ref, report)]}
+        if isinstance(request, Continuation):
+            logger.append_keys(file=request.ref.identity)
+            return {"files": [_run_file(rt, request.ref, context)]}
         results: list[dict[str, Any]] = []
-        for item in files_in_event(event):
+        for item in request:
             if isinstance(item, Ignored):
                 logger.info(
                     "ignored S3 object", extra={"bucket": item.bucket, "key": item.key, "reason": item.reason}
@@ -105,64 +107,114 @@ def make_handler(runtime_factory: Callable[[], IngestRuntime] = default_runtime)
 
 
 def _run_once(rt: IngestRuntime, ref: FileRef, context: Any) -> dict[str, Any]:
-    """Process ``ref`` unless the same bucket/key/ETag was (or is being) processed already."""
+    """Process ``ref`` unless the same bucket/key/ETag was (or is being) processed already.
+
+    A failure whose rule says ``forget`` leaves no idempotency record (a later delivery runs the
+    file again); one that says ``raise`` re-raises after the report is written.
+    """
     if rt.idempotency is None:
-        return _summary(ref, _run_file(rt, ref, context))
+        return _run_file(rt, ref, context)
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
     from aws_lambda_powertools.utilities.idempotency.exceptions import (
         IdempotencyAlreadyInProgressError,
+        IdempotencyPersistenceLayerError,
     )
 
     config = IdempotencyConfig(expires_after_seconds=IDEMPOTENCY_SECONDS)
     config.register_lambda_context(context)
+    ran: list[FileIngest] = []
 
     @idempotent_function(  # type: ignore[untyped-decorator]
         data_keyword_argument="file", persistence_store=rt.idempotency, config=config
     )
     def process(file: dict[str, Any]) -> dict[str, Any]:
-        report = _run_file(rt, ref, context)
-        if report.status == "failed":
-            raise _FileFailed(report)
-        return _summary(ref, report)
+        job = _new_job(rt, ref, context)
+        ran.append(job)
+        summary = _run_file(rt, ref, context, job)
+        if job.failure is not None and job.failure.rule.forget:
+            raise _Forget(summary)
+        return summary
 
     try:
         result: dict[str, Any] = process(file={"bucket": ref.bucket, "key": ref.key, "etag": ref.etag})
         return result
-    except _FileFailed as failed:
-        return _summary(ref, failed.report)
+    except _Forget as forgotten:
+        return forgotten.summary
     except IdempotencyAlreadyInProgressError:
         logger.info("another invocation is processing this file; duplicate event skipped")
         return {"key": ref.key, "duplicate": True}
+    except IdempotencyPersistenceLayerError as exc:
+        error = StateStoreError(
+            f"the idempotency record in DynamoDB table {rt.settings.idempotency_table!r} "
+            f"(IDEMPOTENCY_TABLE) could not be read or written: {describe_aws_error(exc.__cause__ or exc)}",
+            table=rt.settings.idempotency_table,
+        )
+        if not ran:  # failed before the file started: its report says why
+            job = _new_job(rt, ref, context)
+            job.fail(error)
+            _after(rt, ref, job)
+        raise error from exc
 
 
-def _run_file(rt: IngestRuntime, ref: FileRef, context: Any) -> Report:
+class _Forget(Exception):
+    """Internal: raised through Powertools idempotency so it keeps no record of a failed file."""
+
+    def __init__(self, summary: dict[str, Any]) -> None:
+        super().__init__(summary.get("status"))
+        self.summary = summary
+
+
+def _new_job(rt: IngestRuntime, ref: FileRef, context: Any) -> FileIngest:
     remaining: Callable[[], int] | None = getattr(context, "get_remaining_time_in_millis", None)
-    job = FileIngest(rt.deps, rt.settings, ref, remaining_ms=remaining)
+    return FileIngest(rt.deps, rt.settings, ref, remaining_ms=remaining)
+
+
+def _run_file(rt: IngestRuntime, ref: FileRef, context: Any, job: FileIngest | None = None) -> dict[str, Any]:
+    """Run the file, continue it if it stopped early, then raise or return as its failure's rule says."""
+    job = job or _new_job(rt, ref, context)
     try:
-        report = job.run()
-    except KeyRevokedError:
-        _emit(ref, job)
+        job.run()
+    except Exception:  # the report could not be written (it was logged): Lambda retries the file
+        _after(rt, ref, job)
+        raise
+    if job.continued and job.failure is None:
+        try:
+            invocation = job.cp.invocation
+            rt.continuer_for(context)({"continuation": {"file": ref.to_payload(), "invocation": invocation}})
+            logger.info("continuing the file in a fresh invocation", extra={"rows_done": job.cp.rows_done})
+        except Exception as exc:
+            job.fail(_continuation_error(exc))
+    _after(rt, ref, job)
+    if job.failure is not None and job.failure.rule.raises:
+        raise job.failure.error
+    return _summary(ref, job.report)
+
+
+def _continuation_error(exc: Exception) -> ContinuationError:
+    return ContinuationError(
+        f"could not invoke the function to continue the file: {describe_aws_error(exc)}", call="lambda:Invoke"
+    )
+
+
+def _after(rt: IngestRuntime, ref: FileRef, job: FileIngest) -> None:
+    """Metrics, the completion event and the log line of the invocation's end."""
+    report = job.report
+    _emit(ref, job)
+    if isinstance(job.failure and job.failure.error, KeyRevokedError):
         revoked = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
         revoked.add_metric(name="KeyRevoked", unit=MetricUnit.Count, value=1)
         revoked.flush_metrics()
-        if rt.publish:
-            rt.publish(ref, job.report)
-        logger.error(
-            "Monetate refused the API key (403); file stopped", extra={"counts": job.report.counts.__dict__}
-        )
-        raise
-    if job.continued:
-        invocation = job.cp.invocation
-        rt.continuer_for(context)({"continuation": {"file": ref.to_payload(), "invocation": invocation}})
-        logger.info("continuing the file in a fresh invocation", extra={"rows_done": job.cp.rows_done})
-    _emit(ref, job)
     if rt.publish and report.status != "partial":
         rt.publish(ref, report)
     logger.info(
         "file processed",
-        extra={"status": report.status, "counts": report.counts.__dict__, "report": ref.report_key},
+        extra={
+            "status": report.status,
+            "counts": report.counts.__dict__,
+            "report": ref.report_key,
+            "errors": [e.get("code") for e in report.errors],
+        },
     )
-    return report
 
 
 def _emit(ref: FileRef, job: FileIngest) -> None:

@@ -9,7 +9,6 @@ checkpoints. Every row ends posted, rejected (with its line and reason) or parke
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,30 +18,28 @@ from monetate_ingest.delivery.batching import Batch, Batcher
 from monetate_ingest.delivery.bisection import PartialDeliveryError
 from monetate_ingest.errors import SettingsError
 from monetate_ingest.formats.coercion import RowCoercer
-from monetate_ingest.formats.exceptions import FileFormatError, UnknownColumnsError
-from monetate_ingest.formats.readers import RowSource, SourceRow, open_rows
-from monetate_ingest.formats.readers.csv_rows import CsvRows
+from monetate_ingest.formats.exceptions import FileFormatError
+from monetate_ingest.formats.readers import RowSource, open_rows
 from monetate_ingest.ingest.budget import Budget
 from monetate_ingest.ingest.checkpoints import Checkpoint, CheckpointStore
 from monetate_ingest.ingest.columns import ColumnPolicy
+from monetate_ingest.ingest.exceptions import StateStoreError
+from monetate_ingest.ingest.failures import Failure, classify
 from monetate_ingest.ingest.parking import park_rows, park_undelivered
+from monetate_ingest.ingest.reading import items_of
 from monetate_ingest.ingest.record_keys import KeyReader, key_field
-from monetate_ingest.ingest.rejects import reject_line
 from monetate_ingest.ingest.report import Counts, Report, utc_now
 from monetate_ingest.ingest.s3_layout import FileRef
 from monetate_ingest.ingest.scheduler import Scheduler
-from monetate_ingest.ingest.source import SourceObject, SourceUnavailableError
+from monetate_ingest.ingest.source import SourceObject
+from monetate_ingest.ingest.state import FileState
+from monetate_ingest.ingest.tally import count_unit
 from monetate_ingest.ingest.units import Item, Unit, UnitOutcome, UnitReader
-from monetate_ingest.monetate.exceptions import KeyRevokedError, UnknownSchemaError
+from monetate_ingest.monetate.exceptions import KeyRevokedError
+from monetate_ingest.monetate.names import check_schema_name
 from monetate_ingest.monetate.schema import SchemaCache, SchemaSpec
 from monetate_ingest.observability import logger
 from monetate_ingest.settings import IngestSettings
-
-#: JSON files: rows looked at for unknown fields before anything is posted.
-JSON_PEEK_ROWS = 1_000
-MAX_REASON_KEYS = 50
-#: CSV rows are read, coerced and encoded this many at a time (at most; see ``CsvRows.cell_blocks``).
-MAX_BLOCK_ROWS = 2_000
 
 
 @dataclass
@@ -76,7 +73,10 @@ class FileIngest:
         self.remaining_ms = remaining_ms
         self.source = SourceObject(deps.s3, ref)
         self.columns = ColumnPolicy(settings.rows, deps.client, deps.schemas, dry_run=ref.dry_run)
+        self.state = FileState(deps.checkpoints, self.source)
         self.cp = Checkpoint()
+        #: What ended the file, if something failed (the first failure decides the outcome).
+        self.failure: Failure | None = None
         self.report = self._new_report()
         self.writer = self.source.rejects([])
         #: The counts and parked batches before this invocation (its metrics are the difference).
@@ -90,42 +90,55 @@ class FileIngest:
     # -- orchestration ------------------------------------------------------------------------
 
     def run(self) -> Report:
-        """Process the file from its checkpoint; a failed file can be retried (not marked done)."""
+        """Process the file from its checkpoint; always ends with the report written (see ``close``).
+
+        Whatever fails is classified (:mod:`~monetate_ingest.ingest.failures`) into ``failure``:
+        the report says ``failed`` with what, where and what to do; the caller decides from
+        ``failure.rule`` whether to raise. Only a report that cannot be written raises here.
+        """
         started = time.time()
-        cp = self.deps.checkpoints.load(self.ref.identity) or Checkpoint()
-        if cp.finished:
-            logger.info("file already finished; nothing to do", extra={"file": self.ref.identity})
+        try:
+            cp = self.state.load()
             self._resume(cp)
-            return self.report
-        self._resume(cp)
+            if cp.finished:  # its report may not have been written: write it again
+                logger.info("file already finished; nothing to do", extra={"file": self.ref.identity})
+                self._write_report()
+                return self.report
+            self._begin(cp)
+            self._ingest()
+        except Exception as exc:  # the boundary that owns the file's outcome: every error ends here
+            self._record(exc)
+        self._close(started)
+        return self.report
+
+    def fail(self, exc: BaseException) -> Report:
+        """End the file ``failed`` because of ``exc`` raised around the job (continuation, idempotency)."""
+        self._record(exc)
+        self._close(time.time())
+        return self.report
+
+    def _begin(self, cp: Checkpoint) -> None:
         report = self.report
-        report.status, report.errors = "partial", []
+        report.status, report.errors, report.errors_omitted = "partial", [], 0
         cp.invocation += 1
         report.invocations = cp.invocation
-        self.writer = self.source.rejects(cp.reject_parts)
+        self.writer = self.source.rejects(cp.reject_parts, cp.pending_rejects)
         self._last_checkpoint = self.deps.clock()
-        try:
-            self._ingest()
-        except KeyRevokedError as exc:
-            report.fail("key_revoked", f"Monetate refused the API key (403): {exc.message}")
-            self._finish(started)
-            raise
-        except UnknownSchemaError as exc:
-            report.fail("unknown_schema", str(exc))
-        except UnknownColumnsError as exc:
-            report.fail("unknown_columns", str(exc), columns=exc.columns)
-        except SourceUnavailableError as exc:
-            report.fail(exc.code, str(exc))
-        except FileFormatError as exc:
-            report.fail("unreadable_file", str(exc), **({"line": exc.line} if exc.line else {}))
-        if self.continued:
-            self._save_checkpoint()
-            self.source.write_report(report)
-            return report
-        if not report.errors:
-            report.status = "complete"
-        self._finish(started)
-        return report
+
+    def _record(self, exc: BaseException) -> None:
+        """Classify ``exc`` into the report (the first failure decides the outcome)."""
+        failure = classify(exc)
+        self.failure = self.failure or failure
+        if any(e["message"] == failure.message for e in self.report.errors):
+            return  # the same failure met again while closing
+        extra = dict(failure.where)
+        if self.state.loaded:  # counts are of finished rows; the rest is read again on a retry
+            extra["rows_finished"] = self.cp.rows_done
+        self.report.fail(failure.code, failure.message, **extra)
+        logger.error(
+            "file failed",
+            extra={"code": failure.code, "error": failure.message, "error_type": type(exc).__name__},
+        )
 
     def _resume(self, cp: Checkpoint) -> None:
         """Take up the checkpoint's state (its report, when it has one)."""
@@ -143,23 +156,64 @@ class FileIngest:
             timings={"started": utc_now()},
         )
 
+    def _close(self, started: float) -> None:
+        """Save the checkpoint and write the report; a complete file is marked done.
+
+        A failure while closing fails the file too (the checkpoint is saved before the report, so
+        a retry resumes and posts nothing again). A report that cannot be written is logged
+        (counts, errors; no secret is ever in a report) and its error raised.
+        """
+        if self.continued and self.failure is None:
+            try:
+                self._save_checkpoint()
+            except Exception as exc:
+                self._record(exc)
+        if not (self.continued and self.failure is None):
+            self._finish(started)
+        self._write_report()
+
+    def _write_report(self) -> None:
+        try:
+            self.source.write_report(self.report)
+        except Exception as exc:
+            logger.error(
+                "could not write the report; it follows here",
+                extra={"report": self.report.to_dict(), "error": str(exc)},
+            )
+            self.failure = self.failure or classify(exc)
+            raise
+
     def _finish(self, started: float) -> None:
-        """Write rejects and report. A complete file is marked done; a failed one stays resumable."""
+        """Write the rejects, then save the checkpoint (done only if the file is complete)."""
         report = self.report
-        done = report.status == "complete"
-        report.rejects_key = self.writer.finish(keep_parts=not done)
+        if report.status == "partial" and not report.errors:
+            report.status = "complete"
+        try:
+            report.rejects_key = self.writer.finish(keep_parts=report.status != "complete")
+        except Exception as exc:
+            self._record(exc)
+            self.cp.pending_rejects = self.writer.buffered().decode().splitlines(keepends=True)
         report.timings["finished"] = utc_now()
         report.timings["last_invocation_seconds"] = round(time.time() - started, 3)
-        self.cp.finished = done
+        if not self.state.loaded:
+            return  # the state could not be read: never overwrite what may be there
         self.cp.reject_parts = self.writer.parts
-        self._save_checkpoint(flush=False)
-        self.source.write_report(report)
+        try:
+            self._save_checkpoint(flush=False)
+        except Exception as exc:
+            self._record(exc)
+            if isinstance(exc, StateStoreError):  # the backup holds it: mark it failed there too
+                self.cp.report = self.report.to_dict()
+                self.cp.finished = False
+                self.source.save_backup(self.cp)
 
     def _save_checkpoint(self, *, flush: bool = True) -> None:
         if flush:
             self.cp.reject_parts = self.writer.flush()
+            self.cp.pending_rejects = []
+        self.cp.finished = self.report.status == "complete"
         self.cp.report = self.report.to_dict()
-        self.deps.checkpoints.save(self.ref.identity, self.cp)
+        self.state.save(self.cp)
         self._last_checkpoint = self.deps.clock()
 
     def _tick(self) -> None:
@@ -170,6 +224,7 @@ class FileIngest:
     # -- reading ------------------------------------------------------------------------------
 
     def _ingest(self) -> None:
+        check_schema_name(self.ref.schema)  # before any Monetate call
         schema = self.deps.schemas.get(self.ref.schema)
         body = self.source.open()
         source = open_rows(
@@ -187,26 +242,8 @@ class FileIngest:
 
     def _read_source(self, schema: SchemaSpec, source: RowSource) -> None:
         self.report.format = source.format
-        rows: Iterator[Item]
-        skip = self.cp.rows_done
-        if isinstance(source, CsvRows):
-            columns = source.header() or []
-            coercer = self.columns.coercer(schema, columns, csv=True)
-            if coercer.encode_block is not None:  # runs of good rows, encoded column by column
-                size = max(1, min(self.settings.rows.batch_max_rows, MAX_BLOCK_ROWS))
-                rows, skip = source.cell_blocks(size, skip=skip), 0
-            elif coercer.coerce_cells is not None:  # a good row as its cells: no {column: cell} dict
-                rows = source.cell_rows()
-            else:
-                rows = iter(source)
-        else:
-            json_rows = iter(source)
-            peeked = list(itertools.islice(json_rows, JSON_PEEK_ROWS))
-            columns = _keys_of(peeked)
-            rows = itertools.chain(peeked, json_rows)
-            coercer = self.columns.coercer(schema, columns, csv=False)
-        if skip:
-            rows = itertools.islice(rows, skip, None)
+        batch_rows = self.settings.rows.batch_max_rows
+        rows, coercer, columns = items_of(source, schema, self.columns, batch_rows, skip=self.cp.rows_done)
         self._deliver(rows, coercer, columns, key_field(schema))
 
     # -- delivering ---------------------------------------------------------------------------
@@ -251,10 +288,13 @@ class FileIngest:
                 self.cp.next_unit = last
         except KeyRevokedError:
             # No further Monetate call: drop what has not started; finish nothing more.
-            scheduler.close(cancel=True)
+            scheduler.abandon(cancel=True)
             raise
         except FileFormatError:
             scheduler.drain()
+            raise
+        except Exception:
+            scheduler.abandon()  # what was posted is remembered; the rest is posted on a retry
             raise
         finally:
             scheduler.close()
@@ -275,42 +315,7 @@ class FileIngest:
 
     def _complete(self, unit: Unit) -> None:
         """Count a unit finished in order into the report, its rejects into the writer."""
-        outcome = unit.outcome or UnitOutcome()
-        counts = Counts(read=unit.rows, rejected=len(unit.rejects))
-        for data in unit.rejects:
-            self.writer.add(data)
-        self._count_reasons(unit.reject_fields)
-        refused = outcome.refused
-        if refused:
-            raw_by_line = dict(zip(unit.batch.lines, unit.batch.rows, strict=True)) if unit.batch else {}
-            for line, reason in refused:
-                self.writer.add(reject_line(line, reason, raw_by_line.get(line), None))
-            self._count_reasons(["monetate_refused"] * len(refused))
-        counts.rejected += len(refused)
-        counts.posted = len(outcome.posted)
-        counts.parked = outcome.parked
-        counts.check()
-        self.report.counts.add(counts)
-        self.report.batches["posts"] += outcome.posts
-        if counts.posted:
-            self.report.batches["posted"] += 1
+        count_unit(self.report, self.writer, unit)
         self.cp.rows_done += unit.rows
         self.cp.next_unit = unit.seq + 1
         self.cp.done_beyond.pop(str(unit.seq), None)
-
-    def _count_reasons(self, keys: list[str]) -> None:
-        reasons = self.report.reject_reasons
-        for key in keys:
-            if key in reasons or len(reasons) < MAX_REASON_KEYS:
-                reasons[key] = reasons.get(key, 0) + 1
-            else:
-                reasons["other"] = reasons.get("other", 0) + 1
-
-
-def _keys_of(rows: list[SourceRow]) -> list[str]:
-    seen: dict[str, None] = {}
-    for row in rows:
-        if row.values:
-            for k in row.values:
-                seen.setdefault(k, None)
-    return list(seen)

@@ -1,56 +1,95 @@
-"""Parking: rows IngestFile could not deliver go to the records queue for PostRecords."""
+"""Parking: rows IngestFile could not deliver go to the records queue for PostRecords.
+
+Each envelope carries its rows' source lines and stays within one SQS message: rows are grouped by
+their encoded size, and a body that still comes out too large is halved. A row too large for any
+message cannot be parked: it is refused with that reason, so it still ends in the rejects file.
+"""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
 from typing import Any
 
 from monetate_ingest.delivery.bisection import PartialDeliveryError
 from monetate_ingest.delivery.envelope import build_envelope
+from monetate_ingest.ingest.exceptions import ParkingError, describe_aws_error
 from monetate_ingest.ingest.s3_layout import FileRef
 from monetate_ingest.ingest.units import UnitOutcome
 from monetate_ingest.observability import logger
 
-#: SQS allows 256 KiB per message; leave room for the envelope and attributes.
-MAX_MESSAGE_BYTES = 240_000
+#: SQS takes 262,144 bytes per message, attributes included; bodies stay under this.
+MAX_MESSAGE_BYTES = 250_000
+_ATTRIBUTES = {"origin": {"DataType": "String", "StringValue": "ingest_file"}}
 
 
-def park_rows(sqs: Any, queue_url: str, ref: FileRef, rows: list[dict[str, Any]], lines: list[int]) -> int:
-    """Send ``rows`` as one or more envelopes; returns the number of messages sent."""
-    sent = 0
-    start = 0
-    while start < len(rows):
-        end, size = start, 0
-        while end < len(rows):
-            row_size = len(json.dumps(rows[end], ensure_ascii=False).encode()) + 8
-            if end > start and size + row_size > MAX_MESSAGE_BYTES:
-                break
-            size += row_size
-            end += 1
-        source = {**ref.source(), "lines": lines[start:end]}
-        sqs.send_message(
-            QueueUrl=queue_url,
-            MessageBody=build_envelope(ref.schema, rows[start:end], source=source),
-            MessageAttributes={
-                "origin": {"DataType": "String", "StringValue": "ingest_file"},
-            },
-        )
-        sent += 1
-        start = end
-    return sent
+def park_rows(
+    sqs: Any,
+    queue_url: str,
+    ref: FileRef,
+    rows: Sequence[dict[str, Any]],
+    lines: Sequence[int],
+    *,
+    limit: int = MAX_MESSAGE_BYTES,
+) -> tuple[int, list[tuple[int, int]]]:
+    """Send ``rows`` as envelopes of at most ``limit`` bytes.
+
+    Returns the number of messages sent and ``(line, bytes)`` of each row too large to park.
+    """
+    bodies, too_large = _envelopes(ref, list(rows), list(lines), limit)
+    for body, count in bodies:
+        try:
+            sqs.send_message(QueueUrl=queue_url, MessageBody=body, MessageAttributes=_ATTRIBUTES)
+        except Exception as exc:  # botocore's errors, named for the report
+            raise ParkingError(
+                f"could not park {count} rows on the records queue {queue_url} (RECORDS_QUEUE_URL): "
+                f"{describe_aws_error(exc)}",
+                queue=queue_url,
+            ) from exc
+    return len(bodies), too_large
+
+
+def _envelopes(
+    ref: FileRef, rows: list[dict[str, Any]], lines: list[int], limit: int
+) -> tuple[list[tuple[str, int]], list[tuple[int, int]]]:
+    """(body, rows) of each message, and the rows no message can hold."""
+    body = build_envelope(ref.schema, rows, source={**ref.source(), "lines": lines})
+    size = len(body.encode())
+    if size <= limit:
+        return [(body, len(rows))], []
+    if len(rows) == 1:
+        return [], [(lines[0], size)]
+    mid = len(rows) // 2
+    first, refused_first = _envelopes(ref, rows[:mid], lines[:mid], limit)
+    second, refused_second = _envelopes(ref, rows[mid:], lines[mid:], limit)
+    return first + second, refused_first + refused_second
 
 
 def park_undelivered(sqs: Any, queue_url: str | None, ref: FileRef, exc: PartialDeliveryError) -> UnitOutcome:
     """Park the rows Monetate kept failing on; the outcome keeps what was posted or refused."""
-    if queue_url is None:  # dry runs never post, so only a misconfiguration gets here
-        raise exc
+    if not queue_url:  # dry runs never post, so only a misconfiguration gets here
+        raise ParkingError(
+            f"Monetate kept failing ({exc.cause.message}) and RECORDS_QUEUE_URL is not set, so the "
+            f"{sum(len(b.rows) for b in exc.pending)} rows left could not be parked on the records queue",
+            queue=None,
+        ) from exc
     rows = [r for b in exc.pending for r in b.rows]
     lines = [ln for b in exc.pending for ln in b.lines]
-    park_rows(sqs, queue_url, ref, rows, lines)
+    _, too_large = park_rows(sqs, queue_url, ref, rows, lines)
+    refused = [
+        (
+            line,
+            f"Monetate kept failing ({exc.cause.message}) and the row is too large to park on the records "
+            f"queue ({size:,} bytes as an envelope; an SQS message holds {MAX_MESSAGE_BYTES:,})",
+        )
+        for line, size in too_large
+    ]
     logger.warning(
         "parked rows on the records queue after Monetate kept failing",
-        extra={"file": ref.identity, "rows": len(rows), "cause": str(exc.cause)},
+        extra={"file": ref.identity, "rows": len(rows) - len(refused), "cause": str(exc.cause)},
     )
     return UnitOutcome(
-        posted=exc.result.posted, refused=exc.result.refused, parked=len(rows), posts=exc.result.posts
+        posted=exc.result.posted,
+        refused=exc.result.refused + refused,
+        parked=len(rows) - len(refused),
+        posts=exc.result.posts,
     )

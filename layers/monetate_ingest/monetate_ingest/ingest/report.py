@@ -13,6 +13,14 @@ from typing import Any, Literal
 
 Status = Literal["complete", "partial", "failed"]
 
+#: A report keeps at most this many errors (``errors_omitted`` counts the rest) …
+MAX_ERRORS = 20
+#: … each message at most this many characters (its start and its end, where the advice is) …
+MAX_MESSAGE_CHARS = 2_000
+_MESSAGE_TAIL = 500
+#: … and at most this many items of a list in an error (``<name>_omitted`` counts the rest).
+MAX_LIST_ITEMS = 50
+
 
 class ReportInvariantError(AssertionError):
     """The counts do not add up: a bug, never the input's fault."""
@@ -55,10 +63,21 @@ class Report:
     reject_reasons: dict[str, int] = field(default_factory=dict)
     batches: dict[str, int] = field(default_factory=lambda: {"posted": 0, "parked": 0, "posts": 0})
     invocations: int = 1
+    errors_omitted: int = 0
 
     def fail(self, code: str, message: str, **extra: Any) -> None:
+        """Mark the file failed with an error entry; messages and lists are capped."""
         self.status = "failed"
-        self.errors.append({"code": code, "message": message, **extra})
+        if len(self.errors) >= MAX_ERRORS:
+            self.errors_omitted += 1
+            return
+        entry: dict[str, Any] = {"code": code, "message": cap_message(message)}
+        for name, value in extra.items():
+            if isinstance(value, list) and len(value) > MAX_LIST_ITEMS:
+                entry[f"{name}_omitted"] = len(value) - MAX_LIST_ITEMS
+                value = value[:MAX_LIST_ITEMS]
+            entry[name] = cap_message(value) if isinstance(value, str) else value
+        self.errors.append(entry)
 
     def to_dict(self) -> dict[str, Any]:
         self.counts.check()
@@ -75,6 +94,15 @@ class Report:
         data["counts"] = Counts(**data.get("counts", {}))
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def cap_message(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text`` if short enough, else its start and end around a note of what was left out."""
+    if len(text) <= limit:
+        return text
+    tail = min(_MESSAGE_TAIL, limit // 4)
+    head = limit - tail - 40  # room for the note
+    return f"{text[:head]} … [{len(text) - head - tail:,} characters left out] … {text[-tail:]}"
 
 
 def utc_now() -> str:

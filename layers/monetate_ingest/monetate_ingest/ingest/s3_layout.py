@@ -1,20 +1,36 @@
-"""Which S3 objects an event names, and where their report and rejects go.
+"""Where a file's schema comes from, and where its report, rejects and scratch objects go.
 
-Files land under ``incoming/<schema>/…`` (or ``dry-run/<schema>/…``); :class:`FileRef` is one of
-them with its report, rejects and scratch keys; :class:`Ignored` is a record that is not ours.
+Files land under ``incoming/<schema>/…`` (or ``dry-run/<schema>/…``); :func:`route` turns a key
+into a :class:`FileRef` with its report, rejects and scratch keys, or an :class:`Ignored`. S3 keys
+are at most 1,024 bytes: when a long source key would make a longer one, the file's name in it is
+shortened and ends in ``~`` and 16 hex digits of the SHA-256 of ``<schema>/<name>``
+(:func:`fit_key`), so every file still gets its own report.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote_plus
-
-from aws_lambda_powertools.utilities.data_classes import S3Event
 
 INCOMING = "incoming/"
 DRY_RUN = "dry-run/"
+#: S3's limit on a key, in bytes of UTF-8.
+MAX_KEY_BYTES = 1_024
+#: Room kept after the scratch prefix for the names of the objects under it.
+_SCRATCH_NAME_BYTES = 32
+
+
+def fit_key(prefix: str, name: str, suffix: str, *, limit: int = MAX_KEY_BYTES) -> str:
+    """``prefix + name + suffix``; ``name`` shortened (``…~<sha256:16>``) if that is over ``limit`` bytes."""
+    key = prefix + name + suffix
+    if len(key.encode()) <= limit:
+        return key
+    digest = "~" + hashlib.sha256(name.encode()).hexdigest()[:16]
+    room = limit - len((prefix + suffix + digest).encode())
+    kept = name.encode()[: max(room, 0)].decode(errors="ignore")  # never half a character
+    return prefix + kept + digest + suffix
 
 
 @dataclass(frozen=True)
@@ -31,16 +47,22 @@ class FileRef:
 
     @property
     def report_key(self) -> str:
-        return f"reports/{self._area}{self.schema}/{self.name}.report.json"
+        return fit_key("reports/", self._path, ".report.json")
 
     @property
     def rejects_key(self) -> str:
-        return f"rejects/{self._area}{self.schema}/{self.name}.rejects.jsonl"
+        return fit_key("rejects/", self._path, ".rejects.jsonl")
 
     @property
     def scratch_prefix(self) -> str:
-        """Where in-progress reject parts live until the file completes (under ``rejects/``)."""
-        return f"rejects/.parts/{self._area}{self.schema}/{self.name}/{self.etag}/"
+        """Where in-progress reject parts and the state backup live until the file completes."""
+        return fit_key(
+            "rejects/.parts/", self._path, f"/{self.etag}/", limit=MAX_KEY_BYTES - _SCRATCH_NAME_BYTES
+        )
+
+    @property
+    def _path(self) -> str:
+        return f"{self._area}{self.schema}/{self.name}"
 
     @property
     def _area(self) -> str:
@@ -95,13 +117,3 @@ def route(bucket: str, key: str, etag: str, size: int) -> FileRef | Ignored:
         return Ignored(bucket, key, f"expected {prefix}<schema>/<file>, found no file under a schema folder")
     etag = etag.strip('"')
     return FileRef(bucket=bucket, key=key, etag=etag, size=size, schema=schema, name=name, dry_run=dry)
-
-
-def files_in_event(event: Mapping[str, Any]) -> Iterator[FileRef | Ignored]:
-    """Every ObjectCreated record of an S3 event, keys URL-decoded (``+`` is a space)."""
-    for record in S3Event(dict(event)).records:
-        if not record.event_name.startswith("ObjectCreated"):
-            yield Ignored(record.s3.bucket.name, record.s3.get_object.key, f"event {record.event_name}")
-            continue
-        obj = record.s3.get_object
-        yield route(record.s3.bucket.name, unquote_plus(obj.key), obj.etag, obj.size)

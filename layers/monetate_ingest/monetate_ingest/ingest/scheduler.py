@@ -91,6 +91,17 @@ class Scheduler:
         """Wait for the posts in flight; ``cancel`` drops those not started yet."""
         self._pool.shutdown(wait=True, cancel_futures=cancel)
 
+    def abandon(self, *, cancel: bool = False) -> None:
+        """Stop after a failure: wait for the posts in flight (``cancel`` drops those not started)
+        and remember every unit that finished, so a retry posts none of them again."""
+        self.close(cancel=cancel)
+        for u in self.inflight:
+            f = u.future
+            if u.outcome is None and f is not None and not f.cancelled() and f.exception() is None:
+                u.outcome = self._outcome(u)
+            if u.outcome is not None:
+                self.done_beyond[str(u.seq)] = u.outcome.to_dict()
+
     def drain(self) -> None:
         """Wait for every unit in flight and finish them all."""
         self.settle(block=True, drain=True)
@@ -106,7 +117,7 @@ class Scheduler:
         """Post ``unit``'s batch (unless an earlier invocation finished it), then settle."""
         if unit.rows == 0 and unit.batch is None:
             return
-        done = self.done_beyond.pop(str(unit.seq), None)
+        done = self.done_beyond.get(str(unit.seq))  # removed when the unit completes (job)
         if done is not None:
             unit.outcome = UnitOutcome.from_dict(done)  # finished by an earlier invocation
         elif unit.batch is not None and not self.dry_run:
