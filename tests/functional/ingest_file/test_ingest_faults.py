@@ -279,6 +279,31 @@ def test_the_idempotency_table_is_missing(clean: Harness) -> None:
     complete_after_replay(clean, key, "nt", 6)
 
 
+def test_the_idempotency_record_cannot_be_completed(clean: Harness) -> None:
+    # Given the idempotency table failing the update that marks the file done
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    key = "incoming/visits/faults/idem-update.csv"
+    rt = runtime(clean)
+    client = FailingClient(boto3.client("dynamodb"), "update_item", code="InternalServerError")
+    rt.idempotency = DynamoDBPersistenceLayer(
+        table_name=str(rt.settings.idempotency_table), boto3_client=client
+    )
+    # When the file lands
+    clean.drop(key, visits_csv(6, visitor="iu"), handler=clean.handler(rt))
+    # Then the first invocation raised naming the table, after the file was finished and reported
+    first = next(i["result"] for i in clean.stack.invocations if "idem-update" in json.dumps(i["event"]))
+    assert first["error"] == "StateStoreError" and "IDEMPOTENCY_TABLE" in first["message"]
+    assert clean.report(key)["status"] == "complete"
+    # … and neither Lambda's retries nor a replay post a row again (the record still says in
+    # progress, so they are answered as duplicates; the report stays complete)
+    (again,) = replay(clean, key)["files"]
+    assert again == {"key": key, "duplicate": True}, again
+    stored_once(clean, "iu", 6)
+    assert len(clean.data_posts("visits")) == 2
+    assert clean.report(key)["status"] == "complete"
+
+
 # -- EventBridge and Lambda --------------------------------------------------------------------------
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from monetate_ingest.delivery.batching import Batch, Batcher
@@ -77,7 +77,9 @@ class FileIngest:
         self.cp = Checkpoint()
         #: What ended the file, if something failed (the first failure decides the outcome).
         self.failure: Failure | None = None
-        self.report = self._new_report()
+        self.report = Report(
+            source=ref.source(), schema=ref.schema, dry_run=ref.dry_run, timings={"started": utc_now()}
+        )
         self.writer = self.source.rejects([])
         #: The counts and parked batches before this invocation (its metrics are the difference).
         self.counts_before = Counts()
@@ -148,14 +150,6 @@ class FileIngest:
         self.counts_before = Counts(**self.report.counts.__dict__)
         self.parked_before = self.report.batches.get("parked", 0)
 
-    def _new_report(self) -> Report:
-        return Report(
-            source=self.ref.source(),
-            schema=self.ref.schema,
-            dry_run=self.ref.dry_run,
-            timings={"started": utc_now()},
-        )
-
     def _close(self, started: float) -> None:
         """Save the checkpoint and write the report; a complete file is marked done.
 
@@ -178,7 +172,7 @@ class FileIngest:
         except Exception as exc:
             logger.error(
                 "could not write the report; it follows here",
-                extra={"report": self.report.to_dict(), "error": str(exc)},
+                extra={"report": asdict(self.report), "error": str(exc)},  # unchecked: it may be why
             )
             self.failure = self.failure or classify(exc)
             raise
@@ -189,7 +183,8 @@ class FileIngest:
         if report.status == "partial" and not report.errors:
             report.status = "complete"
         try:
-            report.rejects_key = self.writer.finish(keep_parts=report.status != "complete")
+            done = report.status == "complete"
+            report.rejects_key = self.writer.finish(keep_parts=not done) or report.rejects_key
         except Exception as exc:
             self._record(exc)
             self.cp.pending_rejects = self.writer.buffered().decode().splitlines(keepends=True)
@@ -203,9 +198,12 @@ class FileIngest:
         except Exception as exc:
             self._record(exc)
             if isinstance(exc, StateStoreError):  # the backup holds it: mark it failed there too
-                self.cp.report = self.report.to_dict()
                 self.cp.finished = False
-                self.source.save_backup(self.cp)
+                try:
+                    self.cp.report = self.report.to_dict()
+                    self.source.save_backup(self.cp)
+                except Exception as again:
+                    self._record(again)
 
     def _save_checkpoint(self, *, flush: bool = True) -> None:
         if flush:
