@@ -33,7 +33,9 @@ def test_an_earlier_line_of_the_same_file_is_superseded_but_not_another_file_of_
     same_second_other_file = SourceTime(NIGHT2.time, "etag-other", 1)
     earlier_line = SourceTime(NIGHT2.time, NIGHT2.origin, 5)
     assert decide(row(earlier_line), entry(NIGHT2), now=NOW, full_every_days=7) is Decision.SUPERSEDED
-    assert decide(row(same_second_other_file), entry(NIGHT2), now=NOW, full_every_days=7) is Decision.UNCHANGED
+    assert (
+        decide(row(same_second_other_file), entry(NIGHT2), now=NOW, full_every_days=7) is Decision.UNCHANGED
+    )
 
 
 def test_a_stale_entry_is_posted_again_after_full_every_days() -> None:
