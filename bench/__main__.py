@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import bench_budget, bench_client, bench_import, bench_ingest, bench_post_records
+from bench import bench_budget, bench_client, bench_import, bench_ingest, bench_post_records, bench_sync
 from bench.table import print_table
 
 
@@ -36,6 +36,7 @@ def main() -> int:
     for name, fn in (
         ("ingest", lambda: bench_ingest.run(rows=100_000 if args.quick else 1_000_000)),
         ("post_records", bench_post_records.run),
+        ("sync", lambda: bench_sync.run(keys=2_000 if args.quick else bench_sync.KEYS)),
         ("client", bench_client.run),
         ("import", bench_import.run),
         ("budget", bench_budget.run),

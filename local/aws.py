@@ -141,6 +141,7 @@ class LocalResources:
     secret_id: str
     event_bus: str
     extra: dict[str, str] = field(default_factory=dict)
+    ledger_table: str = ""
 
     def function_env(self, *, retailer: str, api_url: str, **overrides: str) -> dict[str, str]:
         """The environment template.yaml gives the three functions, pointed at the local stack."""
@@ -152,6 +153,7 @@ class LocalResources:
             "RECORDS_QUEUE_URL": self.records_queue_url,
             "RECORDS_DLQ_URL": self.records_dlq_url,
             "IDEMPOTENCY_TABLE": self.table,
+            "SYNC_LEDGER_TABLE": self.ledger_table,
             "EVENT_BUS_NAME": self.event_bus,
             "POWERTOOLS_SERVICE_NAME": "monetate-ingest",
             "POWERTOOLS_METRICS_NAMESPACE": "MonetateIngest",
@@ -214,6 +216,17 @@ def provision(
         TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"}
     )
 
+    ledger_table = f"{prefix}-sync-ledger"  # template.yaml's SyncLedgerTable: the same layout
+    ddb.create_table(
+        TableName=ledger_table,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    ddb.update_time_to_live(
+        TableName=ledger_table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"}
+    )
+
     secret_arn = sm.create_secret(Name=secret_name, SecretString=secret_value)["ARN"]
 
     # Completion events: a rule on the default bus that copies ours to a queue the demo can read.
@@ -239,6 +252,7 @@ def provision(
         secret_id=secret_arn,
         event_bus="default",
         extra={"completions_queue_url": completions_url},
+        ledger_table=ledger_table,
     )
 
 

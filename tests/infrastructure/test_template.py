@@ -280,6 +280,7 @@ def test_ingest_file_policies_are_least_privilege(cfn: dict[str, Any], raw: dict
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
         "dynamodb:DeleteItem",
+        "dynamodb:BatchGetItem",  # the sync ledger only
         "events:PutEvents",
         "lambda:InvokeFunction",
         "kms:Decrypt",  # only with SecretKmsKeyArn / DataBucketKmsKeyArn (Fn::If)
@@ -307,8 +308,9 @@ def test_ingest_file_policies_are_least_privilege(cfn: dict[str, Any], raw: dict
     assert resources_of(secret) == [{"Ref": "MonetateSecretArn"}]
     (send,) = [s for s in statements_with(stmts, "sqs:SendMessage") if "Sid" in s]
     assert resources_of(send) == [{"Fn::GetAtt": ["RecordsQueue", "Arn"]}]
-    (ddb,) = statements_with(stmts, "dynamodb:PutItem")
+    (ddb,) = statements_with(stmts, "dynamodb:DeleteItem")
     assert resources_of(ddb) == [{"Fn::GetAtt": ["IdempotencyTable", "Arn"]}]
+    assert_sync_ledger_statement(stmts)
     (events,) = statements_with(stmts, "events:PutEvents")
     assert sub_text(events["Resource"]).endswith(":event-bus/${EventBusName}")
     (invoke,) = statements_with(stmts, "lambda:InvokeFunction")
@@ -383,12 +385,40 @@ def test_post_records_policies_are_least_privilege(cfn: dict[str, Any]) -> None:
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
         "dynamodb:DeleteItem",
+        "dynamodb:BatchGetItem",  # the sync ledger only
         "kms:Decrypt",  # only with SecretKmsKeyArn
     }
+    assert_sync_ledger_statement(stmts)
     (consume,) = statements_with(stmts, "sqs:ReceiveMessage")
     assert resources_of(consume) == [{"Fn::GetAtt": ["RecordsQueue", "Arn"]}]
     (send,) = statements_with(stmts, "sqs:SendMessage")
     assert resources_of(send) == [{"Fn::GetAtt": ["RecordsDLQ", "Arn"]}]
+
+
+def assert_sync_ledger_statement(stmts: list[dict[str, Any]]) -> None:
+    """The ledger table: BatchGetItem and (conditional) PutItem, nothing else."""
+    (ledger,) = [s for s in stmts if resources_of(s) == [{"Fn::GetAtt": ["SyncLedgerTable", "Arn"]}]]
+    assert set(ledger["Action"]) == {"dynamodb:BatchGetItem", "dynamodb:PutItem"}
+
+
+def test_sync_ledger_table_and_settings(cfn: dict[str, Any], raw: dict[str, Any]) -> None:
+    table = props(cfn, "SyncLedgerTable")
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert table["AttributeDefinitions"] == [{"AttributeName": "id", "AttributeType": "S"}]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+    assert table["SSESpecification"]["SSEEnabled"] is True
+    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    params = raw["Parameters"]
+    assert params["SyncMode"]["Default"] == "changes"
+    assert params["SyncMode"]["AllowedValues"] == ["changes", "all"]
+    days = params["SyncFullEveryDays"]
+    assert (days["MinValue"], days["MaxValue"], days["Default"]) == (1, 365, 7)
+    for logical_id in ("IngestFileFunction", "PostRecordsFunction"):
+        e = env(cfn, logical_id)
+        assert e["SYNC_MODE"] == {"Ref": "SyncMode"}
+        assert e["SYNC_FULL_EVERY_DAYS"] == {"Ref": "SyncFullEveryDays"}
+        assert e["SYNC_LEDGER_TABLE"] == {"Ref": "SyncLedgerTable"}
 
 
 def test_idempotency_table(cfn: dict[str, Any]) -> None:

@@ -1,7 +1,8 @@
 """Typed settings read once from the environment, one class per function, composed of shared groups.
 
 ``MonetateSettings`` (every function: where Monetate is, who we are, HTTP behaviour) and
-``RowSettings`` (both writers: batch limits, coercion) are the groups; ``IngestSettings``,
+``RowSettings`` (both writers: batch limits, coercion) and ``SyncSettings`` (both writers:
+change-only sync) are the groups; ``IngestSettings``,
 ``RecordsSettings`` and ``SpotcheckSettings`` are what each handler reads. Each field names its
 environment variable, parser and default once (``_var``). A missing or malformed variable raises
 :class:`SettingsError` naming the variable; nothing here touches the network.
@@ -20,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from monetate_ingest.errors import SettingsError
 
 UnknownColumnsPolicy = Literal["reject", "ignore", "add"]
+SyncMode = Literal["changes", "all"]
 S = TypeVar("S")
 
 #: Defaults of the tunables; measured in ``bench/`` and documented in the README.
@@ -90,6 +92,13 @@ def _policy(raw: str) -> str:
     value = raw.lower()
     if value not in ("reject", "ignore", "add"):
         raise ValueError("expected one of reject, ignore, add")
+    return value
+
+
+def _sync_mode(raw: str) -> str:
+    value = raw.lower()
+    if value not in ("changes", "all"):
+        raise ValueError("expected changes or all")
     return value
 
 
@@ -172,12 +181,30 @@ class RowSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SyncSettings:
+    """Both writers: change-only sync (``monetate_ingest.sync``). ``changes`` needs the ledger table."""
+
+    mode: SyncMode = _var("SYNC_MODE", "all", _sync_mode)
+    full_every_days: int = _var("SYNC_FULL_EVERY_DAYS", 7, _int_in(1, 365))
+    ledger_table: str | None = _var("SYNC_LEDGER_TABLE")
+
+    def __post_init__(self) -> None:
+        if self.mode == "changes" and not self.ledger_table:
+            raise SettingsError("SYNC_MODE=changes needs SYNC_LEDGER_TABLE, which is not set")
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode == "changes"
+
+
+@dataclass(frozen=True, kw_only=True)
 class IngestSettings:
     """IngestFile (and the CLI's ``push``). ``records_queue_url`` and ``idempotency_table`` are
     required by the function (:meth:`for_function`); a local push parks to a file instead."""
 
     monetate: MonetateSettings
     rows: RowSettings = field(default_factory=RowSettings)
+    sync: SyncSettings = field(default_factory=SyncSettings)
     records_queue_url: str | None = _var("RECORDS_QUEUE_URL")
     idempotency_table: str | None = _var("IDEMPOTENCY_TABLE")
     post_concurrency: int = _var("POST_CONCURRENCY", DEFAULT_POST_CONCURRENCY, _int_in(1, 64))
@@ -205,6 +232,7 @@ class RecordsSettings:
 
     monetate: MonetateSettings
     rows: RowSettings = field(default_factory=RowSettings)
+    sync: SyncSettings = field(default_factory=SyncSettings)
     records_dlq_url: str = _var("RECORDS_DLQ_URL", required=True)
     idempotency_table: str = _var("IDEMPOTENCY_TABLE", required=True)
     deadline_margin_seconds: float = _var("RECORDS_DEADLINE_MARGIN_SECONDS", 10.0, _float_in(1, 900))
@@ -240,4 +268,8 @@ def _require(settings: S, *names: str) -> S:
     return settings
 
 
-_GROUPS: dict[str, type[Any]] = {"MonetateSettings": MonetateSettings, "RowSettings": RowSettings}
+_GROUPS: dict[str, type[Any]] = {
+    "MonetateSettings": MonetateSettings,
+    "RowSettings": RowSettings,
+    "SyncSettings": SyncSettings,
+}

@@ -11,6 +11,7 @@ from monetate_ingest.settings import (
     RecordsSettings,
     RowSettings,
     SpotcheckSettings,
+    SyncSettings,
     monetate_from_env,
 )
 
@@ -111,3 +112,55 @@ def test_a_local_push_needs_no_queue() -> None:
 def test_blank_values_mean_unset() -> None:
     s = IngestSettings.from_env({**BASE, "BATCH_MAX_ROWS": "  ", "EVENT_BUS_NAME": ""})
     assert s.rows.batch_max_rows == DEFAULT_BATCH_MAX_ROWS and s.event_bus_name is None
+
+
+# --- change-only sync ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", [IngestSettings, RecordsSettings])
+def test_sync_changes_without_a_ledger_table_names_both_variables(cls: type) -> None:
+    # Given change-only sync asked for, but no ledger table
+    env = {**BASE, "RECORDS_DLQ_URL": "q", "IDEMPOTENCY_TABLE": "t", "SYNC_MODE": "changes"}
+    # When either writer reads its settings
+    # Then the error names both variables
+    with pytest.raises(SettingsError, match="SYNC_MODE=changes needs SYNC_LEDGER_TABLE"):
+        cls.from_env(env)
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "message"),
+    [
+        ("SYNC_MODE", "diff", "expected changes or all"),
+        ("SYNC_FULL_EVERY_DAYS", "0", "expected a whole number from 1 to 365"),
+        ("SYNC_FULL_EVERY_DAYS", "366", "expected a whole number from 1 to 365"),
+    ],
+)
+def test_a_malformed_sync_variable_is_named(var: str, value: str, message: str) -> None:
+    with pytest.raises(SettingsError, match=f"^{var}={value!r} is not valid: {message}"):
+        IngestSettings.from_env({**BASE, var: value})
+
+
+def test_sync_is_off_unless_asked_for() -> None:
+    # Given no sync variable
+    s = IngestSettings.from_env(BASE)
+    # Then every row is posted, as before change-only sync
+    assert s.sync == SyncSettings(mode="all", full_every_days=7, ledger_table=None)
+    assert not s.sync.enabled
+
+
+def test_sync_changes_with_its_table_is_read_by_both_writers() -> None:
+    # Given change-only sync with a table and a 3-day full refresh
+    env = {
+        **BASE,
+        "RECORDS_DLQ_URL": "q",
+        "IDEMPOTENCY_TABLE": "t",
+        "SYNC_MODE": "Changes",
+        "SYNC_FULL_EVERY_DAYS": "3",
+        "SYNC_LEDGER_TABLE": "ledger",
+    }
+    # When both writers read their settings
+    # Then both carry the same sync group
+    expected = SyncSettings(mode="changes", full_every_days=3, ledger_table="ledger")
+    assert IngestSettings.from_env(env).sync == expected
+    assert RecordsSettings.from_env(env).sync == expected
+    assert expected.enabled
