@@ -54,6 +54,7 @@ def default_runtime() -> IngestRuntime:
     from monetate_ingest.ingest.completion_events import EventBridgePublisher
     from monetate_ingest.monetate.factory import shared_client
     from monetate_ingest.monetate.schema import SchemaCache
+    from monetate_ingest.sync.factory import private_key_of, sync_from_settings
 
     settings = IngestSettings.for_function()
     client = shared_client(settings.monetate, pool_size=max(16, 2 * settings.post_concurrency))
@@ -66,6 +67,7 @@ def default_runtime() -> IngestRuntime:
         client=client,
         schemas=SchemaCache(client.get_schema),
         checkpoints=DynamoCheckpointStore(table, dynamodb),
+        sync=sync_from_settings(settings.sync, settings.monetate, private_key_of(client), client=dynamodb),
     )
     return IngestRuntime(
         settings=settings,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from monetate_ingest.delivery.batching import Batch, Batcher
@@ -40,6 +40,7 @@ from monetate_ingest.monetate.names import check_schema_name
 from monetate_ingest.monetate.schema import SchemaCache, SchemaSpec
 from monetate_ingest.observability import logger
 from monetate_ingest.settings import IngestSettings
+from monetate_ingest.sync.factory import SyncSource, sync_off
 
 
 @dataclass
@@ -53,6 +54,8 @@ class IngestDeps:
     checkpoints: CheckpointStore
     clock: Callable[[], float] = time.monotonic
     checkpoint_interval: float = 5.0
+    #: Change-only sync (``SYNC_MODE``): off unless the handler or the CLI builds one.
+    sync: SyncSource = field(default_factory=sync_off)
 
 
 class FileIngest:
