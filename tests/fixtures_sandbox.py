@@ -87,8 +87,10 @@ def contract_violations(recorded: list[exchanges.Exchange], *, invalid_requests_
     if not violations:
         return None
     lines = "\n".join(f"  - {v}" for v in violations)
-    return (f"{len(violations)} contract violation(s) in {len(recorded)} exchange(s) with the Monetate "
-            f"sandbox (docs/reference/monetate/, README 'The contract checks'):\n{lines}")
+    return (
+        f"{len(violations)} contract violation(s) in {len(recorded)} exchange(s) with the Monetate "
+        f"sandbox (docs/reference/monetate/, README 'The contract checks'):\n{lines}"
+    )
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -43,7 +43,7 @@ def test_file_to_records(stack: LocalStack) -> None:
     report = stack.read_json("reports/customers/2026-11-28 customers+ü.csv.report.json")
     assert report["status"] == "complete"
     assert report["source"]["key"] == key
-    assert report["counts"] == {"read": 52, "posted": 50, "rejected": 2, "parked": 0}
+    assert report["counts"] == {"read": 52, "posted": 50, "rejected": 2, "parked": 0, "unchanged": 0}
     rejects = stack.read_lines("rejects/customers/2026-11-28 customers+ü.csv.rejects.jsonl")
     assert [(r["line"], r.get("field")) for r in rejects] == [(52, "points"), (53, "customer_id")]
     # And a completion event reached the completions queue

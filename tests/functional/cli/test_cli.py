@@ -212,7 +212,7 @@ def test_push_posts_rows_and_writes_report_and_rejects_next_to_the_file(
     # And the report and the rejects file sit next to the file
     report = json.loads((tmp_path / "purchases.csv.report.json").read_text())
     assert report["status"] == "complete" and report["schema"] == "push_real"
-    assert report["counts"] == {"read": 3, "posted": 2, "rejected": 1, "parked": 0}
+    assert report["counts"] == {"read": 3, "posted": 2, "rejected": 1, "parked": 0, "unchanged": 0}
     assert report["rejects_key"] == str(tmp_path / "purchases.csv.rejects.jsonl")
     rejects = [json.loads(x) for x in (tmp_path / "purchases.csv.rejects.jsonl").read_text().splitlines()]
     assert [(r["line"], r.get("field")) for r in rejects] == [(3, "price")]
@@ -276,7 +276,7 @@ def test_push_dry_run_posts_nothing(stack: LocalStack, tmp_path: Path) -> None:
     assert "dry run" in run.out
     report = json.loads((tmp_path / "dry.csv.report.json").read_text())
     assert report["dry_run"] is True
-    assert report["counts"] == {"read": 3, "posted": 2, "rejected": 1, "parked": 0}
+    assert report["counts"] == {"read": 3, "posted": 2, "rejected": 1, "parked": 0, "unchanged": 0}
     assert (tmp_path / "dry.csv.rejects.jsonl").exists()
 
 
@@ -300,7 +300,7 @@ def test_push_parks_undeliverable_rows_in_a_local_file_without_a_queue(
     assert sorted(r["purchase_id"] for e in envelopes for r in e["rows"]) == ["p1", "p3"]
     assert all(e["schema"] == "push_park" for e in envelopes)
     report = json.loads((tmp_path / "park.csv.report.json").read_text())
-    assert report["counts"] == {"read": 3, "posted": 0, "rejected": 1, "parked": 2}
+    assert report["counts"] == {"read": 3, "posted": 0, "rejected": 1, "parked": 2, "unchanged": 0}
     assert f"parked:      2 rows on {tmp_path / 'park.csv.parked.jsonl'}" in run.out
 
 

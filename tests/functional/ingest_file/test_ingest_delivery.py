@@ -40,7 +40,7 @@ def test_rows_are_parked_when_monetate_keeps_failing(clean: Harness, fault: Faul
     # Then the good rows are parked on the records queue as envelopes carrying their source lines
     report = clean.report(key)
     assert report["status"] == "complete"
-    assert report["counts"] == {"read": 8, "posted": 0, "rejected": 1, "parked": 7}
+    assert report["counts"] == {"read": 8, "posted": 0, "rejected": 1, "parked": 7, "unchanged": 0}
     messages = clean.queue_messages(clean.stack.resources.records_queue_url)
     envelopes = [json.loads(m["Body"]) for m in messages]
     assert {e["schema"] for e in envelopes} == {"customers"}
@@ -162,7 +162,7 @@ def test_completion_event_reaches_the_completions_queue(clean: Harness) -> None:
     (event,) = mine
     assert event["source"] == "monetate-ingest"
     assert event["detail-type"] == "File ingest complete"
-    assert event["detail"]["counts"] == {"read": 3, "posted": 2, "rejected": 1, "parked": 0}
+    assert event["detail"]["counts"] == {"read": 3, "posted": 2, "rejected": 1, "parked": 0, "unchanged": 0}
     assert event["detail"]["report"]["key"] == "reports/customers/events/done.csv.report.json"
     assert event["detail"]["rejects"]["key"] == "rejects/customers/events/done.csv.rejects.jsonl"
 

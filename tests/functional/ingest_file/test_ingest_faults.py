@@ -144,7 +144,7 @@ def test_the_rejects_cannot_be_written(clean: Harness) -> None:
     assert result["error"] == "OutputWriteError"
     report = failed(clean, key, "output_unwritable")
     assert report["errors"][0]["key"].startswith("rejects/")
-    assert report["counts"] == {"read": 11, "posted": 10, "rejected": 1, "parked": 0}
+    assert report["counts"] == {"read": 11, "posted": 10, "rejected": 1, "parked": 0, "unchanged": 0}
     # … and the replay writes the reject kept in the checkpoint, once, and posts nothing again
     report = complete_after_replay(clean, key, "rj", 10)
     assert report["counts"]["rejected"] == 1
@@ -188,7 +188,7 @@ def test_the_records_queue_does_not_exist_while_monetate_fails(clean: Harness) -
     assert report["errors"][0]["queue"] == missing
     assert "queue does not exist" in report["errors"][0]["message"]
     assert "RECORDS_QUEUE_URL" in report["errors"][0]["message"]
-    assert report["counts"] == {"read": 10, "posted": 10, "rejected": 0, "parked": 0}
+    assert report["counts"] == {"read": 10, "posted": 10, "rejected": 0, "parked": 0, "unchanged": 0}
     assert len(clean.data_posts("visits")) == 2 + (1 + 2) * 2  # 2 stored, 3 attempts, each a try and a retry
     # … and once Monetate is back, the replay posts only the 20 rows left
     clean.sandbox.faults = FaultConfig()

@@ -51,4 +51,4 @@ def test_every_report_keeps_the_invariant(clean: Harness) -> None:
     by_status = sorted(r["status"] for r in reports)
     assert by_status == ["complete", "complete", "complete", "complete", "failed", "failed"]
     parked = next(r for r in reports if r["source"]["key"].endswith("parked.csv"))
-    assert parked["counts"] == {"read": 5, "posted": 0, "rejected": 1, "parked": 4}
+    assert parked["counts"] == {"read": 5, "posted": 0, "rejected": 1, "parked": 4, "unchanged": 0}

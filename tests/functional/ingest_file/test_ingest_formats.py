@@ -66,7 +66,7 @@ def test_every_format_is_ingested(clean: Harness, fmt: str, suffix: str, gzipped
     # Then every row is stored in Monetate with its types, and the report says complete
     report = clean.report(key)
     assert report["status"] == "complete", (results, report)
-    assert report["counts"] == {"read": 3, "posted": 3, "rejected": 0, "parked": 0}
+    assert report["counts"] == {"read": 3, "posted": 3, "rejected": 0, "parked": 0, "unchanged": 0}
     stored = clean.stored("customers", prefix)
     assert sorted(ids(stored)) == [f"{prefix}{i}" for i in range(3)]
     row = next(r for r in stored if r["customer_id"] == f"{prefix}1")

@@ -59,7 +59,13 @@ def test_json_lines_with_hostile_values_reject_those_lines_and_post_the_rest(cle
     report = clean.report(key)
     n = len(HOSTILE_JSON)
     assert report["status"] == "complete", report
-    assert report["counts"] == {"read": 2 * n + 1, "posted": n, "rejected": n + 1, "parked": 0}
+    assert report["counts"] == {
+        "read": 2 * n + 1,
+        "posted": n,
+        "rejected": n + 1,
+        "parked": 0,
+        "unchanged": 0,
+    }
     reasons = _reasons(clean, key)
     assert sorted(reasons) == [2 * (i + 1) for i in range(n)] + [2 * n + 1]
     for i, (_, says) in enumerate(HOSTILE_JSON):
@@ -83,7 +89,7 @@ def test_a_json_array_with_hostile_elements_rejects_those_elements_and_posts_the
     report = clean.report(key)
     n = len(HOSTILE_JSON)
     assert report["status"] == "complete", report
-    assert report["counts"] == {"read": 2 * n, "posted": n, "rejected": n, "parked": 0}
+    assert report["counts"] == {"read": 2 * n, "posted": n, "rejected": n, "parked": 0, "unchanged": 0}
     reasons = _reasons(clean, key)
     assert sorted(reasons) == [2 * (i + 1) for i in range(n)]
     for i, (_, says) in enumerate(HOSTILE_JSON):
@@ -113,7 +119,7 @@ def test_a_json_array_element_that_hides_its_end_fails_the_file_after_posting_th
     # Then it fails naming element 1201, with the 1,200 elements before it posted and counted
     report = clean.report(key)
     assert report["status"] == "failed"
-    assert report["counts"] == {"read": 1200, "posted": 1200, "rejected": 0, "parked": 0}
+    assert report["counts"] == {"read": 1200, "posted": 1200, "rejected": 0, "parked": 0, "unchanged": 0}
     (error,) = report["errors"]
     assert error["line"] == 1201
     assert error["message"].startswith("JSON array element 1201 is not valid JSON: NaN is not a JSON number")
@@ -129,7 +135,7 @@ def test_a_csv_quote_that_never_closes_fails_the_file_naming_its_line(clean: Har
     # Then it is not 'complete' with 48 rows gone: it fails at line 2 saying which lines the quote took
     report = clean.report(key)
     assert report["status"] == "failed"
-    assert report["counts"] == {"read": 0, "posted": 0, "rejected": 0, "parked": 0}
+    assert report["counts"] == {"read": 0, "posted": 0, "rejected": 0, "parked": 0, "unchanged": 0}
     (error,) = report["errors"]
     assert error["line"] == 2
     assert error["message"].startswith("line 2: unterminated quote — a quoted field in column 2 ('email')")
@@ -153,7 +159,7 @@ def test_a_5_mb_csv_field_rejects_its_row_and_the_rest_is_posted(clean: Harness)
     # Then the big row is rejected at its line naming the limit, and the rows after it keep their lines
     report = clean.report(key)
     assert report["status"] == "complete", report
-    assert report["counts"] == {"read": 4, "posted": 2, "rejected": 2, "parked": 0}
+    assert report["counts"] == {"read": 4, "posted": 2, "rejected": 2, "parked": 0, "unchanged": 0}
     reasons = _reasons(clean, key)
     assert reasons == {
         3: "field 2 ('email') is longer than the limit of 1,048,576 bytes (MAX_FIELD_BYTES); "
@@ -175,7 +181,7 @@ def test_csv_numbers_no_double_holds_are_rejected_before_posting(clean: Harness)
     # Then each is rejected at its line naming the field, and Monetate was never asked to refuse one
     report = clean.report(key)
     assert report["status"] == "complete"
-    assert report["counts"] == {"read": 7, "posted": 1, "rejected": 6, "parked": 0}
+    assert report["counts"] == {"read": 7, "posted": 1, "rejected": 6, "parked": 0, "unchanged": 0}
     reasons = _reasons(clean, key)
     assert sorted(reasons) == list(range(3, 9))
     assert all(reason.startswith("field 'points' is ") for reason in reasons.values())

@@ -41,7 +41,7 @@ def test_csv_reject_reasons_and_line_numbers(clean: Harness) -> None:
     # Then the good rows are stored and each bad one is a reject at the line where it starts
     report = clean.report(key)
     assert report["status"] == "complete"
-    assert report["counts"] == {"read": 9, "posted": 3, "rejected": 6, "parked": 0}
+    assert report["counts"] == {"read": 9, "posted": 3, "rejected": 6, "parked": 0, "unchanged": 0}
     assert sorted(ids(clean.stored("customers", "r"))) == ["r1", "r3", "r8"]
     rejects = _by_line(clean.rejects(key))
     assert sorted(rejects) == [3, 6, 7, 8, 9, 11]
@@ -72,7 +72,7 @@ def test_jsonl_reject_reasons_and_line_numbers(clean: Harness) -> None:
     clean.drop(key, "\n".join(lines) + "\n")
     # Then rejects carry the physical line numbers and a reason naming the field
     report = clean.report(key)
-    assert report["counts"] == {"read": 6, "posted": 1, "rejected": 5, "parked": 0}
+    assert report["counts"] == {"read": 6, "posted": 1, "rejected": 5, "parked": 0, "unchanged": 0}
     rejects = _by_line(clean.rejects(key))
     assert sorted(rejects) == [2, 3, 5, 6, 7]
     assert "object" in rejects[2]["reason"].lower()
@@ -117,7 +117,7 @@ def test_rows_monetate_refuses_are_found_by_bisection(clean: Harness) -> None:
     clean.drop(key, "".join(json.dumps(o) + "\n" for o in objs), UNKNOWN_COLUMNS="add")
     # Then the one refused row is a reject with Monetate's reason; every other row is stored
     report = clean.report(key)
-    assert report["counts"] == {"read": 1_100, "posted": 1_099, "rejected": 1, "parked": 0}
+    assert report["counts"] == {"read": 1_100, "posted": 1_099, "rejected": 1, "parked": 0, "unchanged": 0}
     (reject,) = clean.rejects(key)
     assert reject["line"] == 1_050
     assert reject["reason"].startswith("Monetate refused the row")

@@ -116,7 +116,7 @@ def test_a_crashed_run_resumes_without_posting_twice(clean: Harness) -> None:
     _assert_once(clean, "crash", 40)
     assert len(clean.data_posts("visits")) == 3 + 5
     report = clean.report(key)
-    assert report["counts"] == {"read": 40, "posted": 40, "rejected": 0, "parked": 0}
+    assert report["counts"] == {"read": 40, "posted": 40, "rejected": 0, "parked": 0, "unchanged": 0}
     # … and every invocation is counted: the crashed one, Lambda's two retries (each met the crash
     # and saved its failed report), and this one
     assert report["invocations"] == 4
@@ -144,7 +144,7 @@ def test_a_file_continues_in_fresh_invocations_before_the_deadline(clean: Harnes
     report = clean.report(key)
     assert report["status"] == "complete"
     assert report["invocations"] == len(results) > 1
-    assert report["counts"] == {"read": 201, "posted": 200, "rejected": 1, "parked": 0}
+    assert report["counts"] == {"read": 201, "posted": 200, "rejected": 1, "parked": 0, "unchanged": 0}
     _assert_once(clean, "cont", 200)
     (reject,) = clean.rejects(key)
     assert reject["line"] == 202 and reject["field"] == "seq"

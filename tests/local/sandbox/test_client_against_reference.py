@@ -52,22 +52,28 @@ def test_a_record_answer_not_shaped_as_the_reference_is_unexpected(
 
 @pytest.mark.parametrize(
     ("next_link", "reason"),
-    [(f"{BASE}/schema/", "a page already read"), ("https://elsewhere.test/schema/?page=2", "another origin"),
-     (42, "not a URL")],
+    [
+        (f"{BASE}/schema/", "a page already read"),
+        ("https://elsewhere.test/schema/?page=2", "another origin"),
+        (42, "not a URL"),
+    ],
 )
 def test_a_next_link_that_cannot_be_followed_fails_the_list(
     fake_http: Callable[..., Any], next_link: Any, reason: str
 ) -> None:
-    client, transport = scripted(fake_http, {"meta": {"code": 200, "count": 1, "next": next_link},
-                                             "data": [{"name": "a"}]})
+    client, transport = scripted(
+        fake_http, {"meta": {"code": 200, "count": 1, "next": next_link}, "data": [{"name": "a"}]}
+    )
     with pytest.raises(UnexpectedResponseError, match=reason):
         client.list_schemas()
     assert len(transport.sent) == 1
 
 
 def test_an_endless_list_fails_instead_of_being_cut_silently(fake_http: Callable[..., Any]) -> None:
-    pages = [{"meta": {"code": 200, "count": 1, "next": f"{BASE}/schema/?page={n + 2}"},
-              "data": [{"name": n}]} for n in range(1000)]
+    pages = [
+        {"meta": {"code": 200, "count": 1, "next": f"{BASE}/schema/?page={n + 2}"}, "data": [{"name": n}]}
+        for n in range(1000)
+    ]
     client, transport = scripted(fake_http, *pages)
     with pytest.raises(UnexpectedResponseError, match="more than 1000 pages"):
         client.list_schemas()
@@ -86,8 +92,10 @@ def test_get_record_gives_every_row_that_matched(
     client.post_rows("visits", [{"customer_id": "c1", "page": "/a"}, {"customer_id": "c2", "page": "/x"}])
     client.post_rows("visits", [{"customer_id": "c1"}])
     # When c1 is read  Then both rows, the latest first, every field present (null when absent)
-    assert client.get_record("visits", "c1") == [{"customer_id": "c1", "page": None},
-                                                 {"customer_id": "c1", "page": "/a"}]
+    assert client.get_record("visits", "c1") == [
+        {"customer_id": "c1", "page": None},
+        {"customer_id": "c1", "page": "/a"},
+    ]
 
 
 def test_lists_are_read_across_pages(key_pair: Any, make_secret: Callable[..., str]) -> None:

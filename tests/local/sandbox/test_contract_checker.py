@@ -28,21 +28,51 @@ def meta(code: int, **extra: Any) -> dict[str, Any]:
     return {"code": code, "errors": [], "warnings": [], **extra}
 
 
-def exchange(method: str, path: str, status: int, answer: Any, *, body: Any = None,
-             query: tuple[tuple[str, str], ...] = (), headers: tuple[tuple[str, str], ...] = TOKEN,
-             answer_headers: tuple[tuple[str, str], ...] = JSON, dataset: dict[str, Any] | None = None,
-             origin: Any = "endpoint", rows_checked: bool = True) -> Exchange:
+def exchange(
+    method: str,
+    path: str,
+    status: int,
+    answer: Any,
+    *,
+    body: Any = None,
+    query: tuple[tuple[str, str], ...] = (),
+    headers: tuple[tuple[str, str], ...] = TOKEN,
+    answer_headers: tuple[tuple[str, str], ...] = JSON,
+    dataset: dict[str, Any] | None = None,
+    origin: Any = "endpoint",
+    rows_checked: bool = True,
+) -> Exchange:
     sent = b"" if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
     if sent:
         headers = (*headers, ("Content-Type", "application/json"))
     raw = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
-    return Exchange(BASE, "acme", "production", method, path, query, headers, sent, status,
-                    answer_headers, raw, origin, dataset, rows_checked)
+    return Exchange(
+        BASE,
+        "acme",
+        "production",
+        method,
+        path,
+        query,
+        headers,
+        sent,
+        status,
+        answer_headers,
+        raw,
+        origin,
+        dataset,
+        rows_checked,
+    )
 
 
 def record_get(answer_data: Any, status: int = 200) -> Exchange:
-    return exchange("GET", f"{DATA}/data/customers/", status, {"meta": meta(status), "data": answer_data},
-                    query=(("id", "c1"),), dataset=CUSTOMERS)
+    return exchange(
+        "GET",
+        f"{DATA}/data/customers/",
+        status,
+        {"meta": meta(status), "data": answer_data},
+        query=(("id", "c1"),),
+        dataset=CUSTOMERS,
+    )
 
 
 def messages(found: list[Violation]) -> list[str]:
@@ -77,8 +107,14 @@ def test_a_record_that_breaks_the_dataset_schema_is_caught(checker: ContractChec
 
 def test_a_field_the_reference_does_not_name_is_caught_in_the_meta(checker: ContractChecker) -> None:
     body = {"schema_rows": [{"customer_id": "c1"}]}
-    ex = exchange("POST", f"{DATA}/data/customers/", 201, {"meta": meta(201, count=1), "data": body},
-                  body=body, dataset=CUSTOMERS)
+    ex = exchange(
+        "POST",
+        f"{DATA}/data/customers/",
+        201,
+        {"meta": meta(201, count=1), "data": body},
+        body=body,
+        dataset=CUSTOMERS,
+    )
     assert "'count' was unexpected" in "\n".join(messages(checker.check(ex)))
 
 
@@ -90,8 +126,9 @@ def test_null_pagination_links_are_caught(checker: ContractChecker) -> None:
 def test_a_status_the_operation_does_not_declare_is_caught(checker: ContractChecker) -> None:
     # Given a 429 to a data POST that the fault injector did not produce
     body = {"schema_rows": [{"customer_id": "c1"}]}
-    ex = exchange("POST", f"{DATA}/data/customers/", 429, {"meta": meta(429), "data": {}}, body=body,
-                  dataset=CUSTOMERS)
+    ex = exchange(
+        "POST", f"{DATA}/data/customers/", 429, {"meta": meta(429), "data": {}}, body=body, dataset=CUSTOMERS
+    )
     assert "Unknown response http status: 429" in "\n".join(messages(checker.check(ex)))
     # And the same answer from the fault injector is exempt
     faulted = exchange("POST", f"{DATA}/data/customers/", 429, b"<html>", body=body, origin="fault")
@@ -112,28 +149,97 @@ def test_a_sandbox_bug_is_never_exempt(checker: ContractChecker) -> None:
     ("ex", "expected"),
     [
         (exchange("GET", f"{DATA}/schema", 404, {"meta": meta(404), "data": {}}), "its paths end with '/'"),
-        (exchange("GET", f"{DATA}/schema/", 400, {"meta": meta(400), "data": {}},
-                  query=(("page_size", "5"),)), "undeclared query parameter(s) page_size"),
-        (exchange("GET", f"{DATA}/schema/", 401, {"meta": meta(401), "data": {}},
-                  headers=(("Authorization", "Bearer ***"),)), "needs 'Authorization: Token <…>'"),
-        (exchange("GET", f"{DATA}/data/customers/", 400, {"meta": meta(400), "data": {}},
-                  dataset=CUSTOMERS), "Missing required query parameter: id"),
-        (exchange("GET", f"{DATA}/data/customers/", 400, {"meta": meta(400), "data": {}},
-                  query=(("id", "a"), ("id", "b")), dataset=CUSTOMERS), "'id' is given 2 times"),
-        (exchange("POST", f"{DATA}/data/customers/", 400, {"meta": meta(400), "data": {}},
-                  body={"schema_rows": [], "source": "x"}, dataset=CUSTOMERS), "'source' was unexpected"),
-        (exchange("POST", f"{DATA}/data/customers/", 400, {"meta": meta(400), "data": {}},
-                  body={"schema_rows": [], "_sent_time": "yesterday"}, dataset=CUSTOMERS), "date-time"),
-        (exchange("POST", f"{DATA}/data/customers/", 400, {"meta": meta(400), "data": {}},
-                  body=b'{"schema_rows": [{"customer_id": "c1", "points": NaN}]}', dataset=CUSTOMERS),
-         "NaN is not a JSON value"),
-        (exchange("GET", f"{DATA}/schema/", 400, {"meta": meta(400), "data": {}}, body=b"{}"),
-         "has no body"),
-        (exchange("GET", "/api/auth/v0/refresh/", 400, {"meta": meta(400), "data": {}},
-                  headers=(("Authorization", "JWT ***"),), query=(("ttl", "60"),)), "'ttl'"),
+        (
+            exchange(
+                "GET", f"{DATA}/schema/", 400, {"meta": meta(400), "data": {}}, query=(("page_size", "5"),)
+            ),
+            "undeclared query parameter(s) page_size",
+        ),
+        (
+            exchange(
+                "GET",
+                f"{DATA}/schema/",
+                401,
+                {"meta": meta(401), "data": {}},
+                headers=(("Authorization", "Bearer ***"),),
+            ),
+            "needs 'Authorization: Token <…>'",
+        ),
+        (
+            exchange(
+                "GET", f"{DATA}/data/customers/", 400, {"meta": meta(400), "data": {}}, dataset=CUSTOMERS
+            ),
+            "Missing required query parameter: id",
+        ),
+        (
+            exchange(
+                "GET",
+                f"{DATA}/data/customers/",
+                400,
+                {"meta": meta(400), "data": {}},
+                query=(("id", "a"), ("id", "b")),
+                dataset=CUSTOMERS,
+            ),
+            "'id' is given 2 times",
+        ),
+        (
+            exchange(
+                "POST",
+                f"{DATA}/data/customers/",
+                400,
+                {"meta": meta(400), "data": {}},
+                body={"schema_rows": [], "source": "x"},
+                dataset=CUSTOMERS,
+            ),
+            "'source' was unexpected",
+        ),
+        (
+            exchange(
+                "POST",
+                f"{DATA}/data/customers/",
+                400,
+                {"meta": meta(400), "data": {}},
+                body={"schema_rows": [], "_sent_time": "yesterday"},
+                dataset=CUSTOMERS,
+            ),
+            "date-time",
+        ),
+        (
+            exchange(
+                "POST",
+                f"{DATA}/data/customers/",
+                400,
+                {"meta": meta(400), "data": {}},
+                body=b'{"schema_rows": [{"customer_id": "c1", "points": NaN}]}',
+                dataset=CUSTOMERS,
+            ),
+            "NaN is not a JSON value",
+        ),
+        (exchange("GET", f"{DATA}/schema/", 400, {"meta": meta(400), "data": {}}, body=b"{}"), "has no body"),
+        (
+            exchange(
+                "GET",
+                "/api/auth/v0/refresh/",
+                400,
+                {"meta": meta(400), "data": {}},
+                headers=(("Authorization", "JWT ***"),),
+                query=(("ttl", "60"),),
+            ),
+            "'ttl'",
+        ),
     ],
-    ids=["no-trailing-slash", "undeclared-param", "wrong-scheme", "no-id", "id-twice", "body-key",
-         "sent-time", "nan", "body-on-get", "ttl-range"],
+    ids=[
+        "no-trailing-slash",
+        "undeclared-param",
+        "wrong-scheme",
+        "no-id",
+        "id-twice",
+        "body-key",
+        "sent-time",
+        "nan",
+        "body-on-get",
+        "ttl-range",
+    ],
 )
 def test_requests_the_reference_does_not_allow_are_caught(
     checker: ContractChecker, ex: Exchange, expected: str
@@ -160,10 +266,22 @@ def test_an_invalid_request_the_sandbox_accepts_is_caught_even_on_purpose(checke
 def test_rows_that_break_the_schema_must_be_refused(checker: ContractChecker) -> None:
     # Given a row with text in a NUMBER field (the client could not know: a stale schema)
     body = {"schema_rows": [{"customer_id": "c1", "points": "many"}]}
-    refused = exchange("POST", f"{DATA}/data/customers/", 400, {"meta": meta(400, errors=[{"message": "x"}]),
-                                                               "data": {}}, body=body, dataset=CUSTOMERS)
-    stored = exchange("POST", f"{DATA}/data/customers/", 201, {"meta": meta(201), "data": body}, body=body,
-                      dataset=CUSTOMERS)
+    refused = exchange(
+        "POST",
+        f"{DATA}/data/customers/",
+        400,
+        {"meta": meta(400, errors=[{"message": "x"}]), "data": {}},
+        body=body,
+        dataset=CUSTOMERS,
+    )
+    stored = exchange(
+        "POST",
+        f"{DATA}/data/customers/",
+        201,
+        {"meta": meta(201), "data": body},
+        body=body,
+        dataset=CUSTOMERS,
+    )
     # Then the 400 is what the reference prescribes; a 201 is the sandbox storing a bad row
     assert checker.check(refused) == []
     assert "accepted rows that break the dataset's schema" in "\n".join(messages(checker.check(stored)))
@@ -172,8 +290,14 @@ def test_rows_that_break_the_schema_must_be_refused(checker: ContractChecker) ->
 def test_unknown_paths_and_methods_must_be_404_and_405_with_allow(checker: ContractChecker) -> None:
     wrong_status = exchange("GET", "/elsewhere/", 200, {"meta": meta(200), "data": {}})
     no_allow = exchange("DELETE", f"{DATA}/schema/", 405, {"meta": meta(405), "data": {}})
-    right = exchange("DELETE", f"{DATA}/schema/", 405, {"meta": meta(405), "data": {}},
-                     answer_headers=(*JSON, ("Allow", "GET, POST")))
+    right = exchange(
+        "DELETE",
+        f"{DATA}/schema/",
+        405,
+        {"meta": meta(405), "data": {}},
+        answer_headers=(*JSON, ("Allow", "GET, POST")),
+    )
+
     def said(ex: Exchange) -> str:
         return "\n".join(messages(checker.check(ex, invalid_requests_expected=True)))
 
@@ -195,8 +319,14 @@ def test_a_next_link_the_sandbox_gave_is_followed_as_given() -> None:
     link = f"{BASE}{DATA}/upload/customers/?page=2"
     answer = {"meta": meta(200, count=0, next=link), "data": []}
     first = exchange("GET", f"{DATA}/upload/customers/", 200, answer, dataset=CUSTOMERS)
-    second = exchange("GET", f"{DATA}/upload/customers/", 200, {"meta": meta(200, count=0), "data": []},
-                      query=(("page", "2"),), dataset=CUSTOMERS)
+    second = exchange(
+        "GET",
+        f"{DATA}/upload/customers/",
+        200,
+        {"meta": meta(200, count=0), "data": []},
+        query=(("page", "2"),),
+        dataset=CUSTOMERS,
+    )
     # Given the second request before the first answer gave its URL: an undeclared parameter
     assert "page" in "\n".join(messages(ContractChecker().check(second)))
     # When it follows the first answer's meta.next  Then it is allowed

@@ -9,7 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 
-INNER = '''
+INNER = """
 import time
 
 import jwt
@@ -62,7 +62,7 @@ def test_the_same_request_on_purpose():
 
 def test_no_sandbox_at_all():
     assert 1 + 1 == 2
-'''
+"""
 
 
 def test_drift_fails_the_test_that_made_it_with_path_method_and_reason(

@@ -311,7 +311,7 @@ REPORT = {
     "schema": "purchases",
     "status": "complete",
     "dry_run": False,
-    "counts": {"read": 1000, "posted": 990, "rejected": 8, "parked": 2},
+    "counts": {"read": 1000, "posted": 990, "rejected": 8, "parked": 2, "unchanged": 0},
     "timings": {"started": "2024-05-01T10:00:00.000Z", "finished": "2024-05-01T10:00:42.500Z"},
     "errors": [],
     "rejects_key": "rejects/purchases/day1.csv.rejects.jsonl",

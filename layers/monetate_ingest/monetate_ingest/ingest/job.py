@@ -4,7 +4,8 @@
 (:mod:`~monetate_ingest.ingest.source`), compiles the coercer (:mod:`~monetate_ingest.ingest.columns`),
 cuts the rows into units (:mod:`~monetate_ingest.ingest.units`), lets the
 :mod:`~monetate_ingest.ingest.scheduler` post them, counts each finished unit into the report, and
-checkpoints. Every row ends posted, rejected (with its line and reason) or parked.
+checkpoints. Every row ends posted, rejected (with its line and reason), parked, or skipped as
+unchanged by change-only sync (:mod:`~monetate_ingest.ingest.change_sync`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from monetate_ingest.formats.coercion import RowCoercer
 from monetate_ingest.formats.exceptions import FileFormatError
 from monetate_ingest.formats.readers import RowSource, open_rows
 from monetate_ingest.ingest.budget import Budget
+from monetate_ingest.ingest.change_sync import FileSync
 from monetate_ingest.ingest.checkpoints import Checkpoint, CheckpointStore
 from monetate_ingest.ingest.columns import ColumnPolicy
 from monetate_ingest.ingest.exceptions import StateStoreError
@@ -41,6 +43,7 @@ from monetate_ingest.monetate.schema import SchemaCache, SchemaSpec
 from monetate_ingest.observability import logger
 from monetate_ingest.settings import IngestSettings
 from monetate_ingest.sync.factory import SyncSource, sync_off
+from monetate_ingest.sync.modes import forced_full
 
 
 @dataclass
@@ -245,12 +248,29 @@ class FileIngest:
         self.report.format = source.format
         batch_rows = self.settings.rows.batch_max_rows
         rows, coercer, columns = items_of(source, schema, self.columns, batch_rows, skip=self.cp.rows_done)
-        self._deliver(rows, coercer, columns, key_field(schema))
+        self._deliver(rows, coercer, columns, key_field(schema), self._file_sync(schema))
+
+    def _file_sync(self, schema: SchemaSpec) -> FileSync:
+        """This file's change-only sync: off unless ``SYNC_MODE=changes``, the schema has a unique
+        key and the object does not ask for a full post (``monetate-sync=all``)."""
+        source, wanted = self.deps.sync, self.deps.sync.mode == "changes"
+        forced = wanted and schema.unique_key is not None and self._forced_full()
+        session = source.session(schema, dry_run=self.ref.dry_run, forced=forced)
+        self.report.sync["mode"] = session.counts.mode
+        if forced:
+            logger.info("the file asks for a full post (monetate-sync=all): every row is posted")
+        when = self.source.last_modified if self.source.last_modified is not None else time.time()
+        return FileSync(session, source_time=when, origin=self.ref.etag)
+
+    def _forced_full(self) -> bool:
+        if forced_full(metadata=self.source.metadata):
+            return True
+        return forced_full(tags=self.source.tags())
 
     # -- delivering ---------------------------------------------------------------------------
 
     def _deliver(
-        self, rows: Iterator[Item], coercer: RowCoercer, columns: list[str], key: str | None
+        self, rows: Iterator[Item], coercer: RowCoercer, columns: list[str], key: str | None, sync: FileSync
     ) -> None:
         settings = self.settings
         budget = Budget(self.remaining_ms, margin_ceiling=settings.deadline_margin_seconds)
@@ -267,6 +287,7 @@ class FileIngest:
             keys=KeyReader(key) if key is not None and not self.ref.dry_run else None,
             park_rows=self._park_behind,
             budget=budget,
+            sync=sync,
         )
         reader = UnitReader(
             Batcher(settings.rows.batch_max_rows, settings.rows.batch_max_bytes),
@@ -305,12 +326,16 @@ class FileIngest:
         queue = self.settings.records_queue_url
         if queue is None:
             raise SettingsError("RECORDS_QUEUE_URL is required to park rows but is not set")
-        park_rows(self.deps.sqs, queue, self.ref, batch.rows, list(batch.lines))
+        park_rows(
+            self.deps.sqs, queue, self.ref, batch.rows, list(batch.lines), source_time=self.source.last_modified
+        )
         logger.info("parked rows behind an earlier parked row of the same record", extra={"rows": len(batch)})
         return len(batch)
 
     def _park(self, unit: Unit, exc: PartialDeliveryError) -> UnitOutcome:
-        outcome = park_undelivered(self.deps.sqs, self.settings.records_queue_url, self.ref, exc)
+        outcome = park_undelivered(
+            self.deps.sqs, self.settings.records_queue_url, self.ref, exc, source_time=self.source.last_modified
+        )
         self.report.batches["parked"] += 1
         return outcome
 

@@ -29,13 +29,18 @@ def park_rows(
     rows: Sequence[dict[str, Any]],
     lines: Sequence[int],
     *,
+    source_time: float | None = None,
     limit: int = MAX_MESSAGE_BYTES,
 ) -> tuple[int, list[tuple[int, int]]]:
     """Send ``rows`` as envelopes of at most ``limit`` bytes.
 
-    Returns the number of messages sent and ``(line, bytes)`` of each row too large to park.
+    ``source_time`` (the file's ``LastModified``, epoch seconds) goes into each envelope's
+    ``source.time``, so change-only sync in PostRecords dates the rows by their file, not by when
+    they were parked. Returns the number of messages sent and ``(line, bytes)`` of each row too
+    large to park.
     """
-    bodies, too_large = _envelopes(ref, list(rows), list(lines), limit)
+    source = {**ref.source(), **({"time": source_time} if source_time is not None else {})}
+    bodies, too_large = _envelopes(ref.schema, source, list(rows), list(lines), limit)
     for body, count in bodies:
         try:
             sqs.send_message(QueueUrl=queue_url, MessageBody=body, MessageAttributes=_ATTRIBUTES)
@@ -49,22 +54,24 @@ def park_rows(
 
 
 def _envelopes(
-    ref: FileRef, rows: list[dict[str, Any]], lines: list[int], limit: int
+    schema: str, source: dict[str, Any], rows: list[dict[str, Any]], lines: list[int], limit: int
 ) -> tuple[list[tuple[str, int]], list[tuple[int, int]]]:
     """(body, rows) of each message, and the rows no message can hold."""
-    body = build_envelope(ref.schema, rows, source={**ref.source(), "lines": lines})
+    body = build_envelope(schema, rows, source={**source, "lines": lines})
     size = len(body.encode())
     if size <= limit:
         return [(body, len(rows))], []
     if len(rows) == 1:
         return [], [(lines[0], size)]
     mid = len(rows) // 2
-    first, refused_first = _envelopes(ref, rows[:mid], lines[:mid], limit)
-    second, refused_second = _envelopes(ref, rows[mid:], lines[mid:], limit)
+    first, refused_first = _envelopes(schema, source, rows[:mid], lines[:mid], limit)
+    second, refused_second = _envelopes(schema, source, rows[mid:], lines[mid:], limit)
     return first + second, refused_first + refused_second
 
 
-def park_undelivered(sqs: Any, queue_url: str | None, ref: FileRef, exc: PartialDeliveryError) -> UnitOutcome:
+def park_undelivered(
+    sqs: Any, queue_url: str | None, ref: FileRef, exc: PartialDeliveryError, *, source_time: float | None = None
+) -> UnitOutcome:
     """Park the rows Monetate kept failing on; the outcome keeps what was posted or refused."""
     if not queue_url:  # dry runs never post, so only a misconfiguration gets here
         raise ParkingError(
@@ -74,7 +81,7 @@ def park_undelivered(sqs: Any, queue_url: str | None, ref: FileRef, exc: Partial
         ) from exc
     rows = [r for b in exc.pending for r in b.rows]
     lines = [ln for b in exc.pending for ln in b.lines]
-    _, too_large = park_rows(sqs, queue_url, ref, rows, lines)
+    _, too_large = park_rows(sqs, queue_url, ref, rows, lines, source_time=source_time)
     refused = [
         (
             line,

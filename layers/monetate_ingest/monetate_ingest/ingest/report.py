@@ -1,4 +1,5 @@
-"""The per-file report written next to each file, and its invariant read = posted + rejected + parked.
+"""The per-file report written next to each file, and its invariant
+read = posted + rejected + parked + unchanged.
 
 :class:`Counts` checks the invariant; :class:`Report` is the JSON object (source, status, counts,
 timings, errors, rejects, batches) and round-trips through the checkpoint.
@@ -28,16 +29,20 @@ class ReportInvariantError(AssertionError):
 
 @dataclass
 class Counts:
+    """Rows of the file: ``read = posted + rejected + parked + unchanged`` (``unchanged``: skipped
+    by change-only sync, 0 when it is off)."""
+
     read: int = 0
     posted: int = 0
     rejected: int = 0
     parked: int = 0
+    unchanged: int = 0
 
     def check(self) -> None:
-        if self.read != self.posted + self.rejected + self.parked:
+        if self.read != self.posted + self.rejected + self.parked + self.unchanged:
             raise ReportInvariantError(
                 f"counts do not add up: read {self.read} != posted {self.posted} + rejected "
-                f"{self.rejected} + parked {self.parked}"
+                f"{self.rejected} + parked {self.parked} + unchanged {self.unchanged}"
             )
 
     def add(self, other: Counts) -> None:
@@ -45,6 +50,13 @@ class Counts:
         self.posted += other.posted
         self.rejected += other.rejected
         self.parked += other.parked
+        self.unchanged += other.unchanged
+
+
+def sync_counts(mode: str = "all") -> dict[str, Any]:
+    """The report's ``sync`` object: the mode and rows per decision (``unchanged`` includes
+    ``superseded``: rows whose source is older than what Monetate holds)."""
+    return {"mode": mode, "new": 0, "changed": 0, "unchanged": 0, "superseded": 0}
 
 
 @dataclass
@@ -64,6 +76,7 @@ class Report:
     batches: dict[str, int] = field(default_factory=lambda: {"posted": 0, "parked": 0, "posts": 0})
     invocations: int = 1
     errors_omitted: int = 0
+    sync: dict[str, Any] = field(default_factory=sync_counts)
 
     def fail(self, code: str, message: str, **extra: Any) -> None:
         """Mark the file failed with an error entry; messages and lists are capped."""

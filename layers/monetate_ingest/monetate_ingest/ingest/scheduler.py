@@ -11,6 +11,8 @@ parked are parked behind it. Deadlines (:mod:`~monetate_ingest.ingest.budget`): 
 the invocation's deadline; a batch that cannot finish in time is *left* — neither it nor anything
 after it is completed, and the next invocation posts it again (unless nothing at all could be
 finished in this invocation: then it is parked, so a file never loops on one slow batch).
+Change-only sync (:mod:`~monetate_ingest.ingest.change_sync`): each batch's worker looks its keys
+up, drops the unchanged rows and records the posted ones before the batch's keys are released.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 from monetate_ingest.delivery.batching import Batch
 from monetate_ingest.delivery.bisection import BisectResult, PartialDeliveryError, post_with_bisection
 from monetate_ingest.ingest.budget import Budget
+from monetate_ingest.ingest.change_sync import FileSync
 from monetate_ingest.ingest.concurrency import AdaptiveLimit
 from monetate_ingest.ingest.key_order import KeyOrder
 from monetate_ingest.ingest.record_keys import KeyReader
@@ -59,6 +62,7 @@ class Scheduler:
         keys: KeyReader | None = None,
         park_rows: ParkRows | None = None,
         budget: Budget | None = None,
+        sync: FileSync | None = None,
     ) -> None:
         self.client = client
         self.schema = schema
@@ -79,6 +83,8 @@ class Scheduler:
         self.park_rows = park_rows
         self.order = KeyOrder()
         self.budget = budget if budget is not None else Budget(None)
+        #: Change-only sync, run in each batch's worker (None or inactive: every row is posted).
+        self.sync = sync if sync is not None and sync.active else None
         #: A batch ran out of time: nothing more is sent or completed in this invocation.
         self.stopped = False
         self._left: set[int] = set()
@@ -131,7 +137,7 @@ class Scheduler:
                 self.settle(block=False)
                 running = self._running()
             if unit.batch is not None:
-                unit.future = self._pool.submit(self._post, unit.batch)
+                unit.future = self._pool.submit(self._post, unit)
         self.inflight.append(unit)
         self.settle(block=False)
 
@@ -203,15 +209,31 @@ class Scheduler:
 
     # -- one batch --------------------------------------------------------------------------------
 
-    def _post(self, batch: Batch) -> BisectResult:
-        """One batch to Monetate (bisected on 400), timed for the ``PostLatency`` metric."""
+    def _post(self, unit: Unit) -> BisectResult:
+        """One unit's batch to Monetate (bisected on 400), timed for the ``PostLatency`` metric;
+        with change-only sync its unchanged rows are dropped first and the posted ones recorded."""
+        batch = unit.batch
+        assert batch is not None
+        sync = self.sync
+        if sync is not None:
+            unit.plan = sync.plan(batch)
+            if unit.plan.batch is None:
+                return BisectResult()
+            batch = unit.plan.batch
         started = time.perf_counter()
         try:
-            return post_with_bisection(self.client, self.schema, batch, deadline=self.budget.post_deadline())
+            result = post_with_bisection(self.client, self.schema, batch, deadline=self.budget.post_deadline())
+        except PartialDeliveryError as exc:
+            if sync is not None and unit.plan is not None:
+                sync.record(unit.plan, exc.result.posted)
+            raise
         finally:
             seconds = time.perf_counter() - started
             self.post_ms.append(seconds * 1000)
             self.budget.observe(seconds)
+        if sync is not None and unit.plan is not None:
+            sync.record(unit.plan, result.posted)
+        return result
 
     def _outcome(self, unit: Unit) -> UnitOutcome | None:
         """Posted/refused/parked for a finished unit (parks what could not be delivered); None
@@ -219,6 +241,8 @@ class Scheduler:
         outcome = self._result(unit)
         if outcome is not None:
             outcome.parked += self._parked_early.pop(unit.seq, 0)
+            if unit.plan is not None:
+                outcome.unchanged, outcome.sync = unit.plan.skipped, unit.plan.counts
             self.order.release(unit.seq, parked=outcome.parked > 0)
         return outcome
 
@@ -227,6 +251,9 @@ class Scheduler:
         if batch is None:
             return UnitOutcome()
         if unit.future is None:  # dry run: what would have been posted
+            if self.sync is not None:
+                unit.plan = self.sync.plan(batch)
+                return UnitOutcome(posted=list(unit.plan.batch.lines) if unit.plan.batch else [])
             return UnitOutcome(posted=list(batch.lines))
         try:
             res = unit.future.result()

@@ -9,6 +9,7 @@ scratch prefix for when the checkpoint table cannot be written. Failed calls rai
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from monetate_ingest.ingest.checkpoints import Checkpoint
@@ -21,6 +22,7 @@ from monetate_ingest.ingest.exceptions import (
 from monetate_ingest.ingest.rejects import RejectsWriter
 from monetate_ingest.ingest.report import Report
 from monetate_ingest.ingest.s3_layout import FileRef
+from monetate_ingest.observability import logger
 
 BACKUP_NAME = "checkpoint.json"
 _MISSING = ("NoSuchKey", "404")
@@ -33,12 +35,19 @@ class SourceObject:
         self.s3 = s3
         self.ref = ref
         self.backup_key = ref.scratch_prefix + BACKUP_NAME
+        #: The object's ``LastModified`` (epoch seconds) and user metadata, once opened.
+        self.last_modified: float | None = None
+        self.metadata: dict[str, str] = {}
 
     def open(self) -> Any:
         """The object's streaming body, as the event saw it (same ETag)."""
         ref = self.ref
         try:
-            return self.s3.get_object(Bucket=ref.bucket, Key=ref.key, IfMatch=ref.etag)["Body"]
+            response = self.s3.get_object(Bucket=ref.bucket, Key=ref.key, IfMatch=ref.etag)
+            modified = response.get("LastModified")
+            self.last_modified = modified.timestamp() if isinstance(modified, datetime) else None
+            self.metadata = dict(response.get("Metadata") or {})
+            return response["Body"]
         except Exception as exc:
             code = _code(exc)
             if code in ("PreconditionFailed", "412"):
@@ -52,6 +61,20 @@ class SourceObject:
                     "object_missing", f"s3://{ref.bucket}/{ref.key} was deleted before it was read"
                 ) from None
             raise self._read_error(ref.key, exc) from exc
+
+    def tags(self) -> dict[str, str]:
+        """The object's tags; an empty dict when they cannot be read (logged: a tag only ever
+        asks for more to be posted, so not reading it loses nothing)."""
+        ref = self.ref
+        try:
+            response = self.s3.get_object_tagging(Bucket=ref.bucket, Key=ref.key)
+        except Exception as exc:
+            logger.warning(
+                "could not read the file's tags; a monetate-sync tag is not seen",
+                extra={"file": ref.identity, "error": describe_aws_error(exc)},
+            )
+            return {}
+        return {str(t.get("Key")): str(t.get("Value")) for t in response.get("TagSet", [])}
 
     def rejects(self, parts: list[str], pending: list[str] | None = None) -> RejectsWriter:
         """The rejects writer, continuing from the parts (and lines) an earlier invocation kept."""

@@ -1,6 +1,6 @@
 """Counting a finished unit into the report: its rows, its rejects (into the writer), its reasons.
 
-Every unit adds ``read = posted + rejected + parked`` (checked here, per unit), so the report's
+Every unit adds ``read = posted + rejected + parked + unchanged`` (checked here, per unit), so the report's
 counts balance whenever it is written, also when the file fails part-way.
 """
 
@@ -30,7 +30,10 @@ def count_unit(report: Report, writer: RejectsWriter, unit: Unit) -> None:
     counts.rejected += len(refused)
     counts.posted = len(outcome.posted)
     counts.parked = outcome.parked
+    counts.unchanged = outcome.unchanged
     counts.check()
+    for name, value in outcome.sync.items():
+        report.sync[name] = report.sync.get(name, 0) + value
     report.counts.add(counts)
     report.batches["posts"] += outcome.posts
     if counts.posted:

@@ -20,6 +20,7 @@ from monetate_ingest.formats.coercion import RowCoercer
 from monetate_ingest.formats.exceptions import FileFormatError, RowError
 from monetate_ingest.formats.readers import SourceRow
 from monetate_ingest.formats.readers.csv_rows import CellBlock
+from monetate_ingest.ingest.change_sync import SyncPlan
 from monetate_ingest.ingest.rejects import reject_line
 
 #: A unit closes after this many rejects even without a batch, so checkpoints keep moving.
@@ -40,6 +41,9 @@ class UnitOutcome:
     refused: list[tuple[int, str]] = field(default_factory=list)
     parked: int = 0
     posts: int = 0
+    #: Rows change-only sync skipped (unchanged or superseded), and rows per sync decision.
+    unchanged: int = 0
+    sync: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The checkpoint's JSON form."""
@@ -48,6 +52,8 @@ class UnitOutcome:
             "refused": [list(r) for r in self.refused],
             "parked": self.parked,
             "posts": self.posts,
+            "unchanged": self.unchanged,
+            "sync": self.sync,
         }
 
     @classmethod
@@ -57,6 +63,8 @@ class UnitOutcome:
             refused=[(int(line), str(reason)) for line, reason in data.get("refused", [])],
             parked=int(data.get("parked", 0)),
             posts=int(data.get("posts", 0)),
+            unchanged=int(data.get("unchanged", 0)),
+            sync={str(k): int(v) for k, v in data.get("sync", {}).items()},
         )
 
 
@@ -69,6 +77,8 @@ class Unit:
     batch: Batch | None = None
     future: Future[BisectResult] | None = None
     outcome: UnitOutcome | None = None
+    #: Change-only sync's decision for the batch (set by the worker before it posts).
+    plan: SyncPlan | None = None
 
 
 class UnitReader:
