@@ -13,6 +13,7 @@ import os
 import shutil
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote
@@ -83,7 +84,12 @@ class LocalS3:
         reader = CountingReader(handle)
         with self._lock:
             self.readers[Key] = reader
-        return {"Body": reader, "ContentLength": self.path(Key).stat().st_size}
+        stat = self.path(Key).stat()
+        modified = datetime.fromtimestamp(int(stat.st_mtime), UTC)  # whole seconds, as S3's
+        return {"Body": reader, "ContentLength": stat.st_size, "LastModified": modified}
+
+    def get_object_tagging(self, *, Bucket: str, Key: str, **_: Any) -> dict[str, Any]:
+        return {"TagSet": []}  # a local file has no tags
 
     def put_object(self, *, Bucket: str, Key: str, Body: bytes | str | IO[bytes], **_: Any) -> dict[str, Any]:
         if isinstance(Body, str):

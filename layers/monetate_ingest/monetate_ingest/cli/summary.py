@@ -22,9 +22,18 @@ def describe(report: Mapping[str, Any], *, locate: Callable[[str], str] = str) -
         f"source:      {_source(source)}",
         "rows:        "
         + "  ".join(
-            f"{name} {int(counts.get(name, 0)):,}" for name in ("read", "posted", "rejected", "parked")
+            f"{name} {int(counts.get(name, 0)):,}"
+            for name in ("read", "posted", "rejected", "parked", "unchanged")
         ),
     ]
+    sync = report.get("sync") or {}
+    if sync.get("mode") == "changes":
+        lines.append(
+            "sync:        changes: "
+            + "  ".join(
+                f"{name} {int(sync.get(name, 0)):,}" for name in ("new", "changed", "unchanged", "superseded")
+            )
+        )
     timing = _timing(report.get("timings") or {}, report.get("invocations"))
     if timing:
         lines.append(f"timings:     {timing}")

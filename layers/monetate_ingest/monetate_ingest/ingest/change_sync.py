@@ -13,7 +13,11 @@ values — else every row of the key is posted, in order, and the last one is wr
 
 from __future__ import annotations
 
+import threading
+from collections import defaultdict
 from dataclasses import dataclass, field
+
+from aws_lambda_powertools.metrics import MetricUnit
 
 from monetate_ingest.delivery.batching import Batch
 from monetate_ingest.sync.decide import Decision
@@ -95,3 +99,16 @@ class FileSync:
             return
         rows = [plan.writes[line] for line in posted if line in plan.writes]
         self.session.posted(rows)
+
+
+class MetricSamples:
+    """The ledger's metrics of one invocation (latencies, failures), gathered from the workers for
+    the handler's one EMF line per invocation (``ingest.handler._emit``)."""
+
+    def __init__(self) -> None:
+        self.values: defaultdict[tuple[str, MetricUnit], list[float]] = defaultdict(list)
+        self._lock = threading.Lock()
+
+    def add_metric(self, *, name: str, unit: MetricUnit, value: float) -> None:
+        with self._lock:
+            self.values[(name, unit)].append(value)

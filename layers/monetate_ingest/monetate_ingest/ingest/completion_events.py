@@ -24,6 +24,7 @@ def completion_detail(ref: FileRef, report: Report) -> dict[str, Any]:
         "dry_run": ref.dry_run,
         "source": ref.source(),
         "counts": dict(report.counts.__dict__),
+        "sync": dict(report.sync),
         "report": {"bucket": ref.bucket, "key": ref.report_key},
         "rejects": {"bucket": ref.bucket, "key": report.rejects_key} if report.rejects_key else None,
         "errors": [{"code": e.get("code"), "message": e.get("message")} for e in report.errors],

@@ -230,18 +230,30 @@ def _emit(ref: FileRef, job: FileIngest) -> None:
         ("RowsPosted", c.posted - before.posted),
         ("RowsRejected", c.rejected - before.rejected),
         ("RowsParked", c.parked - before.parked),
+        ("RowsUnchanged", c.unchanged - before.unchanged),
         ("BatchesParked", report.batches.get("parked", 0) - before_parked),
         ("BatchesPosted", len(job.post_ms)),
     ):
         m.add_metric(name=name, unit=MetricUnit.Count, value=value)
     # EMF takes up to 100 values per metric and line: an even sample of the batches' latencies.
-    step = max(1, -(-len(job.post_ms) // MAX_EMF_VALUES))
-    for ms in job.post_ms[::step]:
+    for ms in _even_sample(job.post_ms):
         m.add_metric(name="PostLatency", unit=MetricUnit.Milliseconds, value=round(ms, 1))
+    for (name, unit), values in job.sync_metrics.values.items():
+        if unit == MetricUnit.Count:
+            m.add_metric(name=name, unit=unit, value=sum(values))
+        else:
+            for value in _even_sample(values):
+                m.add_metric(name=name, unit=unit, value=round(value, 1))
     if report.status != "partial":
         name = "FilesFailed" if report.status == "failed" else "FilesCompleted"
         m.add_metric(name=name, unit=MetricUnit.Count, value=1)
     m.flush_metrics()
+
+
+def _even_sample(values: list[float]) -> list[float]:
+    """At most ``MAX_EMF_VALUES`` values, evenly spread over ``values``."""
+    step = max(1, -(-len(values) // MAX_EMF_VALUES))
+    return values[::step]
 
 
 def _summary(ref: FileRef, report: Report) -> dict[str, Any]:
@@ -249,5 +261,6 @@ def _summary(ref: FileRef, report: Report) -> dict[str, Any]:
         "key": ref.key,
         "status": report.status,
         "counts": report.counts.__dict__,
+        "sync": report.sync,
         "report": f"s3://{ref.bucket}/{ref.report_key}",
     }

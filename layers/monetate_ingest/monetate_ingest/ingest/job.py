@@ -22,7 +22,7 @@ from monetate_ingest.formats.coercion import RowCoercer
 from monetate_ingest.formats.exceptions import FileFormatError
 from monetate_ingest.formats.readers import RowSource, open_rows
 from monetate_ingest.ingest.budget import Budget
-from monetate_ingest.ingest.change_sync import FileSync
+from monetate_ingest.ingest.change_sync import FileSync, MetricSamples
 from monetate_ingest.ingest.checkpoints import Checkpoint, CheckpointStore
 from monetate_ingest.ingest.columns import ColumnPolicy
 from monetate_ingest.ingest.exceptions import StateStoreError
@@ -93,6 +93,8 @@ class FileIngest:
         self.continued = False
         #: Milliseconds per batch POST (with retries and bisection) in this invocation.
         self.post_ms: list[float] = []
+        #: The change-only sync ledger's latencies and failures in this invocation.
+        self.sync_metrics = MetricSamples()
         self._last_checkpoint = deps.clock()
 
     # -- orchestration ------------------------------------------------------------------------
@@ -255,7 +257,9 @@ class FileIngest:
         key and the object does not ask for a full post (``monetate-sync=all``)."""
         source, wanted = self.deps.sync, self.deps.sync.mode == "changes"
         forced = wanted and schema.unique_key is not None and self._forced_full()
-        session = source.session(schema, dry_run=self.ref.dry_run, forced=forced)
+        session = source.session(
+            schema, dry_run=self.ref.dry_run, forced=forced, metrics_sink=self.sync_metrics
+        )
         self.report.sync["mode"] = session.counts.mode
         if forced:
             logger.info("the file asks for a full post (monetate-sync=all): every row is posted")
@@ -327,14 +331,23 @@ class FileIngest:
         if queue is None:
             raise SettingsError("RECORDS_QUEUE_URL is required to park rows but is not set")
         park_rows(
-            self.deps.sqs, queue, self.ref, batch.rows, list(batch.lines), source_time=self.source.last_modified
+            self.deps.sqs,
+            queue,
+            self.ref,
+            batch.rows,
+            list(batch.lines),
+            source_time=self.source.last_modified,
         )
         logger.info("parked rows behind an earlier parked row of the same record", extra={"rows": len(batch)})
         return len(batch)
 
     def _park(self, unit: Unit, exc: PartialDeliveryError) -> UnitOutcome:
         outcome = park_undelivered(
-            self.deps.sqs, self.settings.records_queue_url, self.ref, exc, source_time=self.source.last_modified
+            self.deps.sqs,
+            self.settings.records_queue_url,
+            self.ref,
+            exc,
+            source_time=self.source.last_modified,
         )
         self.report.batches["parked"] += 1
         return outcome

@@ -70,7 +70,12 @@ def _envelopes(
 
 
 def park_undelivered(
-    sqs: Any, queue_url: str | None, ref: FileRef, exc: PartialDeliveryError, *, source_time: float | None = None
+    sqs: Any,
+    queue_url: str | None,
+    ref: FileRef,
+    exc: PartialDeliveryError,
+    *,
+    source_time: float | None = None,
 ) -> UnitOutcome:
     """Park the rows Monetate kept failing on; the outcome keeps what was posted or refused."""
     if not queue_url:  # dry runs never post, so only a misconfiguration gets here

@@ -222,7 +222,9 @@ class Scheduler:
             batch = unit.plan.batch
         started = time.perf_counter()
         try:
-            result = post_with_bisection(self.client, self.schema, batch, deadline=self.budget.post_deadline())
+            result = post_with_bisection(
+                self.client, self.schema, batch, deadline=self.budget.post_deadline()
+            )
         except PartialDeliveryError as exc:
             if sync is not None and unit.plan is not None:
                 sync.record(unit.plan, exc.result.posted)

@@ -141,7 +141,7 @@ class MonetateClient:
         rows = data.get("schema_rows") if isinstance(data, dict) else None
         if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
             raise UnexpectedResponseError(
-                f"GET {_path(self.base + path)}: expected data {{\"schema_rows\": [<record>, ...]}}",
+                f'GET {_path(self.base + path)}: expected data {{"schema_rows": [<record>, ...]}}',
                 url=self.base + path,
             )
         return rows

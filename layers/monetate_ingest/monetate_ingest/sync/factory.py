@@ -44,8 +44,11 @@ class SyncSource:
     clock: Callable[[], float] = time.time
     metrics_sink: Any = None
 
-    def session(self, schema: SchemaSpec, *, dry_run: bool = False, forced: bool = False) -> SyncSession:
-        """The session of one file or message batch of ``schema``."""
+    def session(
+        self, schema: SchemaSpec, *, dry_run: bool = False, forced: bool = False, metrics_sink: Any = None
+    ) -> SyncSession:
+        """The session of one file or message batch of ``schema`` (its ledger metrics go to
+        ``metrics_sink``, else to the source's, else to Powertools' ``metrics``)."""
         mode = effective_mode(self.mode, schema, forced=forced)
         unique_key = schema.unique_key or ""
         secret = self.secret() if mode == "changes" else b"\0" * 32  # inactive: never used
@@ -58,7 +61,7 @@ class SyncSource:
             full_every_days=self.full_every_days,
             dry_run=dry_run,
             clock=self.clock,
-            metrics_sink=self.metrics_sink,
+            metrics_sink=metrics_sink if metrics_sink is not None else self.metrics_sink,
         )
 
 
