@@ -238,12 +238,12 @@ def _emit(ref: FileRef, job: FileIngest) -> None:
     # EMF takes up to 100 values per metric and line: an even sample of the batches' latencies.
     for ms in _even_sample(job.post_ms):
         m.add_metric(name="PostLatency", unit=MetricUnit.Milliseconds, value=round(ms, 1))
-    for (name, unit), values in job.sync_metrics.values.items():
+    for (metric, unit), values in job.sync_metrics.values.items():
         if unit == MetricUnit.Count:
-            m.add_metric(name=name, unit=unit, value=sum(values))
+            m.add_metric(name=metric, unit=unit, value=sum(values))
         else:
-            for value in _even_sample(values):
-                m.add_metric(name=name, unit=unit, value=round(value, 1))
+            for sample in _even_sample(values):
+                m.add_metric(name=metric, unit=unit, value=round(sample, 1))
     if report.status != "partial":
         name = "FilesFailed" if report.status == "failed" else "FilesCompleted"
         m.add_metric(name=name, unit=MetricUnit.Count, value=1)
