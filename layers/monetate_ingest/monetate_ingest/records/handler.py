@@ -2,15 +2,16 @@
 explains.
 
 :func:`make_handler` resolves its dependencies on the first invocation (:func:`build_deps`: the
-shared Monetate client, the schema cache, the DLQ, the idempotency table), hands the whole SQS batch
-to :func:`process_messages` (which posts, dead-letters and records), then lets Powertools'
-``BatchProcessor`` walk the records: its record handler raises only for the messages to retry, so
-the partial-batch response is Powertools'. A 403 (key revoked) stops every Monetate call and fails
-every message of the batch (nothing deleted or dead-lettered).
+shared Monetate client, the schema cache, the DLQ, the idempotency table, the sync ledger), hands
+the whole SQS batch to :func:`process_messages` (which posts, dead-letters and records), then lets
+Powertools' ``BatchProcessor`` walk the records: its record handler raises only for the messages
+to retry, so the partial-batch response is Powertools'. A 403 (key revoked) stops every Monetate
+call and fails every message of the batch (nothing deleted or dead-lettered).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -63,7 +64,8 @@ def build_deps(
     dynamodb_client: Any = None,
     schema_max_age: float = 300,
 ) -> PostRecordsDeps:
-    """The production wiring (lazily, on the first invocation): shared client, SQS DLQ, DynamoDB."""
+    """The production wiring (lazily, on the first invocation): shared client, SQS DLQ, DynamoDB
+    (idempotency and the ``SYNC_LEDGER_TABLE`` ledger on one client)."""
     import boto3
 
     from monetate_ingest.monetate.factory import shared_client
@@ -71,17 +73,20 @@ def build_deps(
     from monetate_ingest.records.dead_letters import SqsDeadLetters
     from monetate_ingest.records.idempotency import dynamodb_claims
     from monetate_ingest.records.receive_limits import QueueReceiveLimits
+    from monetate_ingest.sync.factory import private_key_of, sync_from_settings
 
     client = client if client is not None else shared_client(settings.monetate)
     sqs = sqs_client or boto3.client("sqs")
+    dynamodb = dynamodb_client or boto3.client("dynamodb")
     return PostRecordsDeps(
         client=client,
         schemas=SchemaCache(client, max_age=schema_max_age),
         dead_letters=SqsDeadLetters(sqs, settings.records_dlq_url),
-        claims=dynamodb_claims(settings.idempotency_table, boto3_client=dynamodb_client),
+        claims=dynamodb_claims(settings.idempotency_table, boto3_client=dynamodb),
         rows=settings.rows,
         deadline_margin_ceiling=settings.deadline_margin_seconds,
         receive_limits=QueueReceiveLimits(sqs),
+        sync=sync_from_settings(settings.sync, settings.monetate, private_key_of(client), client=dynamodb),
     )
 
 
@@ -105,7 +110,7 @@ def make_handler(deps: PostRecordsDeps | Callable[[], PostRecordsDeps] | None = 
         logger.append_keys(aws_request_id=getattr(context, "aws_request_id", None))
         budget = Budget(_remaining_seconds(context), ceiling=d.deadline_margin_ceiling, latencies=d.latencies)
         records = event.get("Records") or []
-        messages = [Incoming(r["messageId"], r["body"], _receive_count(r)) for r in records]
+        messages = [Incoming(r["messageId"], r["body"], _receive_count(r), _sent_time(r)) for r in records]
         try:
             outcome = process_messages(messages, d, budget=budget, receive_limit=_receive_limit(d, records))
         except Exception:  # outside every message's own boundary: the batch returns to the queue
@@ -147,6 +152,15 @@ def _receive_count(record: dict[str, Any]) -> int:
         return int((record.get("attributes") or {}).get("ApproximateReceiveCount", 1))
     except (TypeError, ValueError):
         return 1
+
+
+def _sent_time(record: dict[str, Any]) -> float | None:
+    """The record's ``SentTimestamp`` in epoch seconds (None when absent or not a number)."""
+    try:
+        value = float((record.get("attributes") or {})["SentTimestamp"]) / 1000
+    except (KeyError, TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
 
 
 def _receive_limit(deps: PostRecordsDeps, records: list[dict[str, Any]]) -> int | None:

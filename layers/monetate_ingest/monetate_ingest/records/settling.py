@@ -64,11 +64,13 @@ class Settler:
         counts: Counter[Outcome] = Counter()
         rows_posted: Counter[str] = Counter()
         rows_rejected: Counter[str] = Counter()
+        rows_unchanged: Counter[str] = Counter()
         for v in verdicts:
             self._record(v)
             counts[v.outcome] += 1
             if v.outcome in (Outcome.POSTED, Outcome.POSTED_PARTLY):
                 rows_posted[v.m.schema or ""] += len(v.m.posted)
+                rows_unchanged[v.m.schema or ""] += len(v.m.unchanged)
             if v.outcome in (Outcome.POSTED_PARTLY, Outcome.DEAD_LETTERED) and v.m.schema:
                 rows_rejected[v.m.schema] += len(v.m.refusals)
             if v.outcome is Outcome.RETRIED:
@@ -77,7 +79,7 @@ class Settler:
                 self.outcome.results[v.m.message_id] = v.outcome
         self._twins(msgs)
         self._records.flush()
-        self._emit_metrics(counts, rows_posted, rows_rejected)
+        self._emit_metrics(counts, rows_posted, rows_rejected, rows_unchanged)
         logger.info(
             "batch done",
             extra={
@@ -113,11 +115,11 @@ class Settler:
             return Verdict(m, Outcome.RETRIED, "Monetate API key revoked (403)")
         if m.skipped:
             return Verdict(m, Outcome.DUPLICATE)
-        if m.permanent is None and m.transient is None and len(m.posted) + len(m.refusals) < m.rows_total:
+        if m.permanent is None and m.transient is None and m.stored + len(m.refusals) < m.rows_total:
             m.transient = "posting stopped before this message's rows were delivered"
         if m.transient is not None:
             return Verdict(m, Outcome.RETRIED, m.transient)
-        if m.permanent is None and not m.posted:  # every valid row was refused by Monetate (400)
+        if m.permanent is None and not m.stored:  # every valid row was refused by Monetate (400)
             reason = describe_refusals(_sorted(m), total=m.rows_total, posted=0)
             m.permanent = Refusal(ROWS_REJECTED, reason)
         if m.permanent is not None:
@@ -185,7 +187,7 @@ class Settler:
         m = v.m
         log: dict[str, Any] = {"message_id": m.message_id, "schema": m.schema, "outcome": str(v.outcome)}
         if v.outcome is Outcome.RETRIED:
-            done = m.claimed and m.posted and not m.refusals and len(m.posted) == m.rows_total
+            done = m.claimed and m.posted and not m.refusals and m.stored == m.rows_total
             if self.outcome.revoked and done:
                 self._complete(m)  # a redelivery must not post these rows again
             else:
@@ -203,9 +205,11 @@ class Settler:
             logger.info("message outcome", extra={**log, "reason": "content posted before"})
         elif v.outcome is Outcome.POSTED:
             self._complete(m)
-            logger.debug("message outcome", extra={**log, "rows": len(m.posted)})
+            logger.debug(
+                "message outcome", extra={**log, "rows": len(m.posted), "rows_unchanged": len(m.unchanged)}
+            )
         else:
-            if m.posted and v.error_type != RETRIES_EXHAUSTED:
+            if m.stored and v.error_type != RETRIES_EXHAUSTED:
                 self._complete(m)  # its valid rows are stored; the refused ones are in the DLQ
             else:
                 self._release(m, "dead-lettered")  # a redrive after a fix must be processed again
@@ -251,7 +255,11 @@ class Settler:
             self._records.release(m.message_id, m.identity, why)
 
     def _emit_metrics(
-        self, counts: Counter[Outcome], rows_posted: Counter[str], rows_rejected: Counter[str]
+        self,
+        counts: Counter[Outcome],
+        rows_posted: Counter[str],
+        rows_rejected: Counter[str],
+        rows_unchanged: Counter[str],
     ) -> None:
         sink = self.deps.metrics
         for name, value in (
@@ -265,6 +273,9 @@ class Settler:
             sink.count("RowsPosted", n, schema=schema)
         for schema, n in rows_rejected.items():
             sink.count("RowsRejected", n, schema=schema)
+        for schema, n in rows_unchanged.items():
+            if n:
+                sink.count("RowsUnchanged", n, schema=schema)
 
 
 def _sorted(m: Msg) -> list[RowRefusal]:

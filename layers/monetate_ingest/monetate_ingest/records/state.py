@@ -1,10 +1,11 @@
 """What PostRecords knows of each SQS message while it handles a batch, and the helpers it shares.
 
 :class:`Msg` is one message's running state: its parsed envelope, its idempotency claim, which of
-its rows were queued, posted or refused, and — once decided — why it is dead-lettered whole
-(:class:`Refusal`) or must be retried (``transient``). :class:`CoercedRow` is one of its rows ready
-for the batcher. ``parallel`` runs I/O on a few threads; ``describe_error`` is the one-line form of
-an exception used in logs and reasons (never a secret: exceptions of this package carry none).
+its rows were queued, posted, refused or skipped as unchanged, and — once decided — why it is
+dead-lettered whole (:class:`Refusal`) or must be retried (``transient``). :class:`CoercedRow` is
+one of its rows ready for the batcher. ``parallel`` runs I/O on a few threads; ``describe_error``
+is the one-line form of an exception used in logs and reasons (never a secret: exceptions of this
+package carry none).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Msg:
     message_id: str
     body: str
     receive_count: int = 1
+    sent_time: float | None = None  # SQS SentTimestamp, epoch seconds (change-only sync's source time)
     envelope: Envelope | None = None
     identity: dict[str, Any] | None = None
     twin: int | None = None  # an identical message earlier in this batch
@@ -55,6 +57,7 @@ class Msg:
     refusals: dict[int, RowRefusal] = field(default_factory=dict)
     queued: set[int] = field(default_factory=set)  # row indexes handed to the batcher
     posted: set[int] = field(default_factory=set)
+    unchanged: set[int] = field(default_factory=set)  # skipped by change-only sync: Monetate holds them
 
     @property
     def schema(self) -> str | None:
@@ -63,6 +66,11 @@ class Msg:
     @property
     def rows_total(self) -> int:
         return len(self.envelope.rows) if self.envelope else 0
+
+    @property
+    def stored(self) -> int:
+        """Rows Monetate holds: posted now, or unchanged since they were."""
+        return len(self.posted) + len(self.unchanged)
 
     @property
     def decided(self) -> bool:

@@ -13,6 +13,7 @@ from monetate_ingest.records.dead_letters import DeadLetterSink
 from monetate_ingest.records.deadline import PostLatencies
 from monetate_ingest.records.idempotency import Claims
 from monetate_ingest.settings import RowSettings
+from monetate_ingest.sync.factory import SyncSource, sync_off
 
 if TYPE_CHECKING:
     from monetate_ingest.monetate.schema import SchemaSpec
@@ -96,6 +97,8 @@ class PostRecordsDeps:
     #: Where the queue's ``maxReceiveCount`` comes from (None: messages SQS moves after it carry
     #: their reason only in the logs).
     receive_limits: ReceiveLimits | None = None
+    #: Change-only sync (``SYNC_MODE``; :mod:`.change_sync`): off unless the handler builds one.
+    sync: SyncSource = field(default_factory=sync_off)
 
 
 class Outcome(StrEnum):
