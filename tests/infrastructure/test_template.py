@@ -45,7 +45,8 @@ COMMON_ENV = {
 EMITTED_METRICS = [
     "RowsRead", "RowsPosted", "RowsRejected", "RowsParked", "BatchesPosted", "BatchesParked",
     "PostLatency", "FilesCompleted", "FilesFailed", "KeyRevoked", "MessagesPosted",
-    "MessagesDeadLettered", "MessagesRetried", "SpotChecks", "SpotChecksThrottled",
+    "MessagesDeadLettered", "MessagesRetried", "SpotChecks", "SpotChecksThrottled", "RowsUnchanged",
+    "SyncLedgerLookupLatency", "SyncLedgerWriteLatency", "SyncLedgerLookupFailed", "SyncLedgerWriteFailed",
 ]  # fmt: skip
 
 
@@ -271,6 +272,7 @@ def test_ingest_file_policies_are_least_privilege(cfn: dict[str, Any], raw: dict
     stmts = role_statements(cfn, "IngestFileFunctionRole")
     assert actions_of(stmts) == {
         "s3:GetObject",
+        "s3:GetObjectTagging",  # incoming/ and dry-run/ only: the monetate-sync=all tag
         "s3:PutObject",
         "s3:DeleteObject",  # reject parts only (rejects/.parts/*)
         "s3:ListBucket",  # reject parts only (s3:prefix condition)
@@ -293,6 +295,9 @@ def test_ingest_file_policies_are_least_privilege(cfn: dict[str, Any], raw: dict
         bucket_prefix + "dry-run/*",
     }
     assert {sub_text(r) for r in resources_of(parts)} == {bucket_prefix + "rejects/.parts/*"}
+    (tags,) = statements_with(stmts, "s3:GetObjectTagging")
+    assert tags["Action"] == "s3:GetObjectTagging"
+    assert {sub_text(r) for r in resources_of(tags)} == {sub_text(r) for r in resources_of(get)}
     assert set(parts["Action"]) == {"s3:GetObject", "s3:DeleteObject"}
     (put,) = statements_with(stmts, "s3:PutObject")
     assert {sub_text(r) for r in resources_of(put)} == {
@@ -399,6 +404,31 @@ def assert_sync_ledger_statement(stmts: list[dict[str, Any]]) -> None:
     """The ledger table: BatchGetItem and (conditional) PutItem, nothing else."""
     (ledger,) = [s for s in stmts if resources_of(s) == [{"Fn::GetAtt": ["SyncLedgerTable", "Arn"]}]]
     assert set(ledger["Action"]) == {"dynamodb:BatchGetItem", "dynamodb:PutItem"}
+
+
+#: The operator's calls on the ledger (sync status / sync forget): never a function's.
+OPERATOR_LEDGER_ACTIONS = {
+    "dynamodb:Scan",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:Query",
+}
+
+
+@pytest.mark.parametrize(
+    "role_id", ["IngestFileFunctionRole", "PostRecordsFunctionRole", "ValidateRecordFunctionRole"]
+)
+def test_the_functions_cannot_scan_or_bulk_delete_the_ledger(cfn: dict[str, Any], role_id: str) -> None:
+    # Given a function's role / When its Allow statements are read
+    stmts = role_statements(cfn, role_id)
+    # Then none grants Scan, BatchWriteItem, Query or DeleteItem on the ledger (or on anything: "*")
+    for stmt in stmts:
+        on_ledger = {"Fn::GetAtt": ["SyncLedgerTable", "Arn"]} in resources_of(stmt) or "*" in resources_of(
+            stmt
+        )
+        actions = {stmt["Action"]} if isinstance(stmt["Action"], str) else set(stmt["Action"])
+        assert not (on_ledger and actions & OPERATOR_LEDGER_ACTIONS), stmt
+    assert "dynamodb:Scan" not in actions_of(stmts)
 
 
 def test_sync_ledger_table_and_settings(cfn: dict[str, Any], raw: dict[str, Any]) -> None:
@@ -640,11 +670,81 @@ def test_dashboard_body_is_json_with_the_expected_widgets(cfn: dict[str, Any]) -
     assert placeholders <= set(variables) | {"AWS::Region"} | set(FUNCTIONS)
     body = json.loads(re.sub(r"\$\{[^}]+\}", "x", text))
     dumped = json.dumps(body)
-    for metric in ("RowsRead", "RowsPosted", "RowsRejected", "RowsParked", "PostLatency"):
+    for metric in ("RowsRead", "RowsPosted", "RowsRejected", "RowsParked", "RowsUnchanged", "PostLatency"):
         assert metric in dumped
     assert "p95" in dumped and "p50" in dumped
     assert "ApproximateAgeOfOldestMessage" in dumped and "ApproximateNumberOfMessagesVisible" in dumped
     assert '"Errors"' in dumped and '"Duration"' in dumped
+
+
+def dashboard_widgets(cfn: dict[str, Any]) -> list[dict[str, Any]]:
+    text = props(cfn, "Dashboard")["DashboardBody"]["Fn::Sub"][0]
+    widgets: list[dict[str, Any]] = json.loads(re.sub(r"\$\{[^}]+\}", "x", text))["widgets"]
+    return widgets
+
+
+def expressions(widget: dict[str, Any]) -> list[str]:
+    return [m[0]["expression"] for m in widget["properties"]["metrics"] if isinstance(m[0], dict)]
+
+
+def test_rows_unchanged_is_charted_like_rows_posted(cfn: dict[str, Any]) -> None:
+    # Given the dashboard / When the rows widgets are read
+    rows = [e for w in dashboard_widgets(cfn) for e in expressions(w) if 'MetricName="Rows' in e]
+    # Then RowsUnchanged is there with the same namespace, dimensions and statistic as RowsPosted
+    (posted,) = [e for e in rows if '"RowsPosted"' in e]
+    (unchanged,) = [e for e in rows if '"RowsUnchanged"' in e]
+    assert unchanged == posted.replace("RowsPosted", "RowsUnchanged")
+    for name in ("RowsRejected", "RowsParked"):
+        assert any(f'"{name}"' in e for e in rows), name
+
+
+def test_the_sync_ledger_widget_charts_latency_percentiles_and_failures(cfn: dict[str, Any]) -> None:
+    # Given the dashboard / When the sync ledger's widget is read
+    (ledger,) = [w for w in dashboard_widgets(cfn) if w["properties"]["title"].startswith("Sync ledger")]
+    found = expressions(ledger)
+    # Then each latency has p50 and p99, each failure count its sum, all in the dimension set
+    # SyncSession emits them with (the package's Powertools metrics: namespace and service only)
+    search = "SEARCH('{MonetateIngest,service} MetricName=\"%s\"', '%s', 300)"
+    assert sorted(found) == sorted(
+        [
+            search % (m, stat)
+            for m in ("SyncLedgerLookupLatency", "SyncLedgerWriteLatency")
+            for stat in ("p50", "p99")
+        ]
+        + [search % (m, "Sum") for m in ("SyncLedgerLookupFailed", "SyncLedgerWriteFailed")]
+    )
+
+
+def test_sync_session_metrics_carry_the_dimensions_the_dashboard_searches() -> None:
+    # Given a sync session with its default metrics sink (the package's Powertools metrics)
+    from monetate_ingest.monetate.schema import SchemaSpec
+    from monetate_ingest.observability import metrics
+    from monetate_ingest.sync import InMemoryLedger, SourceTime
+    from monetate_ingest.sync.factory import SyncSource
+
+    schema = SchemaSpec.from_api(
+        {"name": "customers", "fields": {"id": {"data_type": "STRING", "unique_key": True}}}
+    )
+    source = SyncSource("changes", 7, InMemoryLedger(), lambda: b"k" * 32, "acme", "production")
+    session = source.session(schema)
+    metrics.clear_metrics()
+    try:
+        # When a row is classified and recorded
+        row = session.row({"id": "c1"}, SourceTime(1000.0, "etag", 2))
+        session.classify([row])
+        session.posted([row])
+        blob = metrics.serialize_metric_set()
+    finally:
+        metrics.clear_metrics()
+    # Then the latencies go out in namespace MonetateIngest with the one dimension set {service}
+    (directive,) = blob["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == "MonetateIngest" and directive["Dimensions"] == [["service"]]
+    names = {m["Name"] for m in directive["Metrics"]}
+    assert names == {"SyncLedgerLookupLatency", "SyncLedgerWriteLatency"}
+
+
+def test_the_ledger_table_name_is_an_output_for_the_operator(cfn: dict[str, Any]) -> None:
+    assert cfn["Outputs"]["SyncLedgerTableName"]["Value"] == {"Ref": "SyncLedgerTable"}
 
 
 def test_emitted_metrics_are_listed_in_the_template() -> None:

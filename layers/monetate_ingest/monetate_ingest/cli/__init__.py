@@ -1,7 +1,7 @@
 """The operator CLI: ``python -m monetate_ingest`` / ``monetate-ingest`` (see ``--help``).
 
-Commands live in their own modules (``check``, ``schema_cmd``, ``push``, ``ops``) and are imported
-only when they run; importing this package loads neither boto3 nor requests.
+Commands live in their own modules (``check``, ``schema_cmd``, ``push``, ``ops``, ``sync_cmd``) and
+are imported only when they run; importing this package loads neither boto3 nor requests.
 """
 
 from __future__ import annotations
@@ -23,8 +23,16 @@ __all__ = ["CliError", "Context", "build_parser", "main"]
 EXIT_OK, EXIT_UNEXPECTED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
-def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    """Parse ``argv`` (default ``sys.argv[1:]``), run the command, return the exit status."""
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    inp: TextIO | None = None,
+) -> int:
+    """Parse ``argv`` (default ``sys.argv[1:]``), run the command, return the exit status.
+
+    ``inp`` is where a confirmation is read (default stdin)."""
     out = out or sys.stdout
     err = err or sys.stderr
     parser = build_parser()
@@ -32,7 +40,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         args = parser.parse_args(list(argv) if argv is not None else None)
     except SystemExit as exc:  # argparse printed the usage and the error (or the help)
         return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_ERROR
-    ctx = Context(args=args, out=out, err=err)
+    ctx = Context(args=args, out=out, err=err, inp=inp)
     module_name, _, function_name = str(args.target).partition(":")
     with _logging(verbose=bool(args.verbose), stream=err):
         try:

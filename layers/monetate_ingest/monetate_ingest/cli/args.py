@@ -10,16 +10,19 @@ from __future__ import annotations
 import argparse
 import re
 from collections.abc import Callable
+from typing import Any
 
 PROG = "monetate-ingest"
 FIELD_TYPES = ("STRING", "MULTI_STRING", "NUMBER", "DATETIME", "BOOLEAN")
 FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 MAX_BATCH_ROWS = 10_000
 MAX_CONCURRENCY = 64
+SYNC_MODES = ("changes", "all")
 
 DESCRIPTION = """\
 Operate the monetate-ingest bundle from a laptop: try the credentials, inspect and extend schemas,
-push a file through the same pipeline as IngestFile, replay the dead-letter queue, read reports.
+push a file through the same pipeline as IngestFile, replay the dead-letter queue, read reports,
+see or reset one schema's change-only sync ledger.
 
 Settings come from the environment like the functions' (MONETATE_RETAILER, MONETATE_SECRET_ID,
 MONETATE_API_URL, MONETATE_ENVIRONMENT, BATCH_MAX_ROWS, POST_CONCURRENCY, UNKNOWN_COLUMNS, ...);
@@ -29,13 +32,17 @@ MONETATE_API_URL, MONETATE_ENVIRONMENT, BATCH_MAX_ROWS, POST_CONCURRENCY, UNKNOW
 
 EPILOG = """\
 exit status: 0 success (a pushed file that completed, even with rejected rows), 2 a bad argument,
-a configuration or credentials error, or a failed file; 1 an unexpected error; 130 interrupted.
+a configuration or credentials error, or a failed file; 1 an unexpected error, or a `sync forget`
+not confirmed; 130 interrupted.
 
 examples:
   monetate-ingest check
   monetate-ingest schema show purchases
   monetate-ingest schema add-field purchases coupon_code STRING
   monetate-ingest push purchases-2024-05-01.csv --schema purchases --dry-run
+  monetate-ingest push customers.csv --schema customers --sync changes
+  monetate-ingest sync status customers
+  monetate-ingest sync forget customers --yes
   monetate-ingest redrive
   monetate-ingest report incoming/purchases/2024-05-01.csv --bucket my-data-bucket
 """
@@ -161,6 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_int_in(1, MAX_CONCURRENCY, "concurrency"),
         help=f"POSTs in flight, 1 to {MAX_CONCURRENCY} (default POST_CONCURRENCY or 4)",
     )
+    push.add_argument(
+        "--sync",
+        choices=SYNC_MODES,
+        help="change-only sync for this push, overriding SYNC_MODE: changes posts only new and changed "
+        "rows (needs SYNC_LEDGER_TABLE), all posts every row",
+    )
     push.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     redrive = command(
@@ -178,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="in AWS, wait up to this long for SQS's move task to finish (default 60)",
     )
 
+    _sync_commands(commands, common)
+
     report = command("report", "monetate_ingest.cli.ops:report", "a readable summary of a file's report")
     report.add_argument(
         "key",
@@ -188,3 +203,34 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--bucket", help="data bucket (default DATA_BUCKET)")
     report.add_argument("--json", action="store_true", help="print the report JSON as stored")
     return parser
+
+
+def _sync_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    """``sync status SCHEMA`` and ``sync forget SCHEMA [--yes]``."""
+    sync = commands.add_parser(
+        "sync",
+        help="change-only sync: one schema's entries in the ledger (status, forget)",
+        description="change-only sync: one schema's entries in the SYNC_LEDGER_TABLE ledger of "
+        "MONETATE_RETAILER / MONETATE_ENVIRONMENT (both scan the whole table)",
+    )
+    actions = sync.add_subparsers(dest="sync_command", metavar="ACTION", required=True)
+    status = actions.add_parser(
+        "status",
+        parents=[common],
+        help="how many records the ledger holds for SCHEMA, its oldest and newest post",
+        description="how many records the ledger holds for SCHEMA, when the oldest and the newest "
+        "were posted, and when the oldest is posted again (SYNC_FULL_EVERY_DAYS)",
+    )
+    status.set_defaults(target="monetate_ingest.cli.sync_cmd:status")
+    forget = actions.add_parser(
+        "forget",
+        parents=[common],
+        help="drop SCHEMA's entries from the ledger: its next load posts every row",
+        description="drop every ledger entry of SCHEMA (asks first unless --yes): the next load of "
+        "SCHEMA posts every row and records it again",
+    )
+    forget.set_defaults(target="monetate_ingest.cli.sync_cmd:forget")
+    forget.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    for sub in (status, forget):
+        sub.add_argument("schema", metavar="SCHEMA", type=schema_name, help="schema (dataset) name")
+        sub.add_argument("--table", help="the ledger table (default SYNC_LEDGER_TABLE)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
@@ -33,16 +34,25 @@ class CliError(Exception):
 
 @dataclass
 class Context:
-    """One command run: parsed arguments, output streams and the environment."""
+    """One command run: parsed arguments, output streams, the input and the environment."""
 
     args: argparse.Namespace
     out: TextIO
     err: TextIO
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    inp: TextIO | None = None  # where answers are read (default stdin)
     _session: Any = None
 
     def print(self, text: str = "") -> None:
         print(text, file=self.out)
+
+    def confirm(self, question: str) -> bool:
+        """Ask ``question [y/N]`` on stderr; True only for an answer of y or yes (end of input: no)."""
+        print(f"{question} [y/N] ", end="", file=self.err, flush=True)
+        answer = (self.inp or sys.stdin).readline()
+        if not answer.endswith("\n"):
+            print(file=self.err)
+        return answer.strip().lower() in ("y", "yes")
 
     # -- AWS -------------------------------------------------------------------------------------
 
@@ -76,11 +86,12 @@ class Context:
 
     # -- Monetate --------------------------------------------------------------------------------
 
-    def settings(self) -> IngestSettings:
-        """:class:`IngestSettings` from the environment with ``--retailer/--secret-id/--api-url`` applied."""
+    def settings(self, extra: Mapping[str, str] | None = None) -> IngestSettings:
+        """:class:`IngestSettings` from the environment with ``--retailer/--secret-id/--api-url`` and
+        the command's ``extra`` variables applied."""
         from monetate_ingest.settings import IngestSettings
 
-        environ = dict(self.environ)
+        environ = {**self.environ, **(extra or {})}
         given: dict[str, str] = {}
         for attr, (var, flag) in OVERRIDES.items():
             value = getattr(self.args, attr, None)

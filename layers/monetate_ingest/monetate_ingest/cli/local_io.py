@@ -2,7 +2,9 @@
 so ``push`` runs the real pipeline on a laptop file without any bucket.
 
 Keys that are absolute paths are those files (the input, its report and rejects next to it); any
-other key (the rejects' scratch parts) lives in a temporary directory.
+other key (the rejects' scratch parts) lives in a temporary directory. A local file answers like an
+S3 object with no tags and no user metadata: its ``LastModified`` is its mtime in whole seconds,
+its ETag :func:`local_etag` (change-only sync's source time and origin).
 """
 
 from __future__ import annotations
@@ -19,6 +21,15 @@ from typing import IO, Any
 from urllib.parse import quote
 
 from monetate_ingest.ingest.s3_layout import FileRef
+
+
+def local_etag(stat: os.stat_result) -> str:
+    """A local file's stand-in for an ETag: its size and mtime (a changed file gets another one)."""
+    return f"{stat.st_size:x}-{stat.st_mtime_ns:x}"
+
+
+def _last_modified(stat: os.stat_result) -> datetime:
+    return datetime.fromtimestamp(int(stat.st_mtime), UTC)  # whole seconds, like S3
 
 
 class LocalFileRef(FileRef):
@@ -84,12 +95,24 @@ class LocalS3:
         reader = CountingReader(handle)
         with self._lock:
             self.readers[Key] = reader
-        stat = self.path(Key).stat()
-        modified = datetime.fromtimestamp(int(stat.st_mtime), UTC)  # whole seconds, as S3's
-        return {"Body": reader, "ContentLength": stat.st_size, "LastModified": modified}
+        return {"Body": reader, **self.head_object(Bucket=Bucket, Key=Key)}
+
+    def head_object(self, *, Bucket: str, Key: str, **_: Any) -> dict[str, Any]:
+        """Size, ``LastModified``, ETag; a local file has no user metadata."""
+        try:
+            stat = self.path(Key).stat()
+        except FileNotFoundError:
+            raise FileNotFoundError(f"no such local object {Key!r}") from None
+        return {
+            "ContentLength": stat.st_size,
+            "LastModified": _last_modified(stat),
+            "ETag": f'"{local_etag(stat)}"',
+            "Metadata": {},
+        }
 
     def get_object_tagging(self, *, Bucket: str, Key: str, **_: Any) -> dict[str, Any]:
-        return {"TagSet": []}  # a local file has no tags
+        """A local file has no tags (``push --sync all`` forces a full post instead)."""
+        return {"TagSet": []}
 
     def put_object(self, *, Bucket: str, Key: str, Body: bytes | str | IO[bytes], **_: Any) -> dict[str, Any]:
         if isinstance(Body, str):

@@ -31,14 +31,18 @@ class Sample:
     posted: int = 0
     rejected: int = 0
     parked: int = 0
+    unchanged: int = 0
 
 
 def counts_text(sample: Sample, *, dry_run: bool = False) -> str:
-    """The counts after the bar: ``read 400  posted 390  rejected 10`` (``valid`` on a dry run)."""
+    """The counts after the bar: ``read 400  posted 390  rejected 10`` (``valid`` on a dry run);
+    parked and unchanged (change-only sync) when there are any."""
     posted = "valid" if dry_run else "posted"
     text = f"read {sample.read:,}  {posted} {sample.posted:,}  rejected {sample.rejected:,}"
     if sample.parked:
         text += f"  parked {sample.parked:,}"
+    if sample.unchanged:
+        text += f"  unchanged {sample.unchanged:,}"
     return text
 
 

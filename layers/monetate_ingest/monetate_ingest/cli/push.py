@@ -3,7 +3,8 @@
 :class:`~monetate_ingest.ingest.job.FileIngest` runs unchanged over local stand-ins of S3 (the
 file, its report and rejects next to it, scratch parts in a temporary directory) and an in-memory
 checkpoint store. Rows Monetate keeps failing on are parked on ``RECORDS_QUEUE_URL`` when it is set
-(PostRecords delivers them later), otherwise in ``FILE.parked.jsonl`` as SQS envelopes.
+(PostRecords delivers them later), otherwise in ``FILE.parked.jsonl`` as SQS envelopes. Change-only
+sync follows ``SYNC_MODE`` (or ``--sync``) against the real ``SYNC_LEDGER_TABLE``, as IngestFile does.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from pathlib import Path
 
 from monetate_ingest.aws.clients import LazyClient
 from monetate_ingest.cli.common import CliError, Context
-from monetate_ingest.cli.local_io import FileQueue, LocalFileRef, LocalS3
+from monetate_ingest.cli.local_io import FileQueue, LocalFileRef, LocalS3, local_etag
 from monetate_ingest.cli.progress import ProgressBar, Sample, Ticker, stream_is_tty
 from monetate_ingest.cli.summary import describe
+from monetate_ingest.errors import SettingsError
 from monetate_ingest.formats.exceptions import FileFormatError
 from monetate_ingest.formats.readers import detect_format
 from monetate_ingest.ingest.checkpoints import MemoryCheckpointStore
@@ -24,6 +26,8 @@ from monetate_ingest.ingest.job import FileIngest, IngestDeps
 from monetate_ingest.ingest.report import Report
 from monetate_ingest.monetate.exceptions import KeyRevokedError
 from monetate_ingest.monetate.schema import SchemaCache
+from monetate_ingest.settings import IngestSettings, SyncMode
+from monetate_ingest.sync.factory import SyncSource, private_key_of, sync_from_settings
 
 
 def run(ctx: Context) -> int:
@@ -37,7 +41,7 @@ def run(ctx: Context) -> int:
         detect_format(path.name)
     except FileFormatError as exc:
         raise CliError(str(exc)) from None
-    settings = ctx.settings()
+    settings = push_settings(ctx)
     if args.batch_rows is not None:
         settings = dataclasses.replace(
             settings, rows=dataclasses.replace(settings.rows, batch_max_rows=args.batch_rows)
@@ -49,7 +53,7 @@ def run(ctx: Context) -> int:
     ref = LocalFileRef(
         bucket="local",
         key=str(path),
-        etag=f"{stat.st_size:x}-{stat.st_mtime_ns:x}",
+        etag=local_etag(stat),
         size=stat.st_size,
         schema=args.schema,
         name=path.name,
@@ -67,6 +71,7 @@ def run(ctx: Context) -> int:
         settings = dataclasses.replace(settings, records_queue_url=parked.as_uri())
         parked_to = str(parked)
     client = ctx.client(settings)
+    sync = sync_source(ctx, settings, client)
 
     with tempfile.TemporaryDirectory(prefix="monetate-ingest-push-") as scratch:
         s3 = LocalS3(Path(scratch))
@@ -76,6 +81,7 @@ def run(ctx: Context) -> int:
             client=client,
             schemas=SchemaCache(client.get_schema),
             checkpoints=MemoryCheckpointStore(),
+            sync=sync,
         )
         job = FileIngest(deps, settings, ref)
         bar = ProgressBar(
@@ -96,13 +102,17 @@ def run(ctx: Context) -> int:
                 posted=c.posted if c else 0,
                 rejected=c.rejected if c else 0,
                 parked=c.parked if c else 0,
+                unchanged=int(getattr(c, "unchanged", 0)) if c else 0,
             )
 
         revoked: KeyRevokedError | None = None
-        with Ticker(bar, sample):
-            report = job.run()  # the report is written whatever failed; show it, then fail
-            if job.failure is not None and isinstance(job.failure.error, KeyRevokedError):
-                revoked = job.failure.error
+        try:
+            with Ticker(bar, sample):
+                report = job.run()  # the report is written whatever failed; show it, then fail
+                if job.failure is not None and isinstance(job.failure.error, KeyRevokedError):
+                    revoked = job.failure.error
+        finally:
+            _close(sync)
 
     ctx.print(f"file:        {path}")
     for line in describe(report.to_dict()):
@@ -114,3 +124,29 @@ def run(ctx: Context) -> int:
     if revoked is not None:
         raise revoked
     return 0 if report.status == "complete" else 2
+
+
+def push_settings(ctx: Context) -> IngestSettings:
+    """The settings, with ``--sync`` overriding SYNC_MODE (``changes`` needs SYNC_LEDGER_TABLE)."""
+    if ctx.args.sync is None:
+        return ctx.settings()
+    mode: SyncMode = "changes" if ctx.args.sync == "changes" else "all"
+    settings = ctx.settings({"SYNC_MODE": "all"})  # the environment's mode does not count here
+    try:
+        sync = dataclasses.replace(settings.sync, mode=mode)
+    except SettingsError as exc:
+        raise CliError(f"--sync {mode}: {exc}") from None
+    return dataclasses.replace(settings, sync=sync)
+
+
+def sync_source(ctx: Context, settings: IngestSettings, client: object) -> SyncSource:
+    """The push's change-only sync: the ledger table through this session's DynamoDB client, the
+    hashing key from the Monetate client's secret (read only if a session is active)."""
+    dynamodb = LazyClient(lambda: ctx.aws("dynamodb"))
+    return sync_from_settings(settings.sync, settings.monetate, private_key_of(client), client=dynamodb)
+
+
+def _close(sync: SyncSource) -> None:
+    close = getattr(sync.ledger, "close", None)
+    if callable(close):
+        close()

@@ -20,20 +20,11 @@ def describe(report: Mapping[str, Any], *, locate: Callable[[str], str] = str) -
         f"status:      {status}",
         f"schema:      {report.get('schema', '?')}",
         f"source:      {_source(source)}",
-        "rows:        "
-        + "  ".join(
-            f"{name} {int(counts.get(name, 0)):,}"
-            for name in ("read", "posted", "rejected", "parked", "unchanged")
-        ),
+        "rows:        " + "  ".join(f"{name} {int(counts.get(name, 0)):,}" for name in _row_counts(report)),
     ]
-    sync = report.get("sync") or {}
-    if sync.get("mode") == "changes":
-        lines.append(
-            "sync:        changes: "
-            + "  ".join(
-                f"{name} {int(sync.get(name, 0)):,}" for name in ("new", "changed", "unchanged", "superseded")
-            )
-        )
+    sync = _sync(report.get("sync"))
+    if sync:
+        lines.append(f"sync:        {sync}")
     timing = _timing(report.get("timings") or {}, report.get("invocations"))
     if timing:
         lines.append(f"timings:     {timing}")
@@ -55,6 +46,25 @@ def describe(report: Mapping[str, Any], *, locate: Callable[[str], str] = str) -
     if rejects:
         lines.append(f"rejects:     {locate(str(rejects))}")
     return lines
+
+
+def _row_counts(report: Mapping[str, Any]) -> tuple[str, ...]:
+    """read, posted, rejected, parked; and unchanged when change-only sync was on or skipped any."""
+    names: tuple[str, ...] = ("read", "posted", "rejected", "parked")
+    sync = report.get("sync") or {}
+    if sync.get("mode") == "changes" or int((report.get("counts") or {}).get("unchanged", 0)):
+        names += ("unchanged",)
+    return names
+
+
+def _sync(sync: Any) -> str:
+    """``changes: new 10  changed 2  unchanged 988 (superseded 1)``, or ``all (every row posted)``."""
+    if not isinstance(sync, Mapping) or not sync.get("mode"):
+        return ""
+    if sync["mode"] != "changes":
+        return f"{sync['mode']} (every row posted, the ledger not used)"
+    text = "changes: " + "  ".join(f"{n} {int(sync.get(n, 0)):,}" for n in ("new", "changed", "unchanged"))
+    return text + f" (superseded {int(sync.get('superseded', 0)):,})"
 
 
 def _source(source: Mapping[str, Any]) -> str:

@@ -3,7 +3,8 @@
 Rooms: ``fingerprint`` (keyed hashes of record keys and canonically encoded rows), ``entries``
 (values), ``decide`` (pure decision and counts), ``modes`` (the setting, the schema and the file's
 ``monetate-sync=all`` override), ``ledger`` (protocol), ``dynamo`` (DynamoDB store), ``memory``
-(in-memory store), ``session`` (one source's classify, post, record).
+(in-memory store), ``session`` (one source's classify, post, record), ``dynamo_admin`` (the
+operator's ``status`` / ``forget`` of one schema: ``sync status`` / ``sync forget`` in the CLI).
 
 Wiring (the writers call these; nothing here imports them):
 
@@ -31,9 +32,10 @@ posted.
 
 from monetate_ingest.sync.decide import Decision, SyncCounts, decide, decide_all
 from monetate_ingest.sync.dynamo import DynamoLedger
+from monetate_ingest.sync.dynamo_admin import LedgerAdminError
 from monetate_ingest.sync.entries import LedgerEntry, SourceTime, SyncRow
 from monetate_ingest.sync.fingerprint import LedgerHasher, canonical_encoding, ledger_secret
-from monetate_ingest.sync.ledger import Ledger, Lookup, WriteOutcome
+from monetate_ingest.sync.ledger import Ledger, LedgerAdmin, LedgerStatus, Lookup, WriteOutcome
 from monetate_ingest.sync.memory import InMemoryLedger
 from monetate_ingest.sync.modes import FORCE_NAME, FORCE_VALUE, effective_mode, forced_full
 from monetate_ingest.sync.session import SyncSession
@@ -45,8 +47,11 @@ __all__ = [
     "DynamoLedger",
     "InMemoryLedger",
     "Ledger",
+    "LedgerAdmin",
+    "LedgerAdminError",
     "LedgerEntry",
     "LedgerHasher",
+    "LedgerStatus",
     "Lookup",
     "SourceTime",
     "SyncCounts",

@@ -4,7 +4,8 @@ Per-item conditional ``PutItem`` in a thread pool, because ``BatchWriteItem`` ta
 and an older write must never replace a newer entry; the figures that chose this over grouped
 items and an S3 snapshot are in ``bench/bench_sync.py`` and the README. Item attributes: ``id``
 (the hashed key), ``fp`` (fingerprint, 16 bytes), ``pa`` (posted at), ``st``/``so``/``sl``
-(source time, origin, line) and ``expiration`` (TTL).
+(source time, origin, line) and ``expiration`` (TTL). The operator's ``status`` and ``forget``
+scan the whole table (``dynamo_admin``: there is no prefix query on a partition key).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from typing import Any, TypeVar
 
 from monetate_ingest.aws.clients import LazyClient
 from monetate_ingest.observability import logger
+from monetate_ingest.sync.dynamo_admin import Deleter, forget_scope, scope_status
 from monetate_ingest.sync.entries import LedgerEntry, SourceTime
-from monetate_ingest.sync.ledger import Lookup, WriteOutcome, expiration, newest_per_key
+from monetate_ingest.sync.ledger import LedgerStatus, Lookup, WriteOutcome, expiration, newest_per_key
 
 #: DynamoDB's limit of keys per BatchGetItem.
 GET_BATCH = 100
@@ -56,10 +58,12 @@ def from_item(item: dict[str, Any]) -> LedgerEntry:
 
 
 class DynamoLedger:
-    """The ledger table ``SYNC_LEDGER_TABLE``; store failures are logged and counted, never raised.
+    """The ledger table ``SYNC_LEDGER_TABLE``; the writers' store failures are logged and counted,
+    never raised (the operator's :meth:`status` and :meth:`forget` do raise).
 
     ``client`` is a boto3 DynamoDB client (default: made on first use). Reads are strongly
     consistent, so a row is never compared with an entry older than one already written.
+    ``scan_page``: the operator scans' ``Limit`` (None: DynamoDB's 1 MB pages).
     """
 
     def __init__(
@@ -71,8 +75,10 @@ class DynamoLedger:
         max_attempts: int = 6,
         base_delay: float = 0.05,
         sleep: Callable[[float], None] = time.sleep,
+        scan_page: int | None = None,
     ) -> None:
         self.table = table
+        self.scan_page = scan_page
         self._client = client if client is not None else LazyClient("dynamodb")
         self._workers = workers
         self._max_attempts = max_attempts
@@ -182,6 +188,23 @@ class DynamoLedger:
         except BotoCoreError as exc:
             return type(exc).__name__
         return "written"
+
+    # --- the operator's (these raise LedgerAdminError) ---------------------------------------
+
+    def status(self, scope: str) -> LedgerStatus:
+        """One schema's entries and their oldest and newest post. Scans (and bills) the whole table."""
+        return scope_status(self._client, self.table, scope, page_size=self.scan_page)
+
+    def forget(self, scope: str) -> int:
+        """Delete one schema's entries (BatchWriteItem of 25); the number dropped. Scans the whole table."""
+        deleter = Deleter(
+            self._client,
+            self.table,
+            max_attempts=self._max_attempts,
+            base_delay=self._base_delay,
+            sleep=self._sleep,
+        )
+        return forget_scope(self._client, self.table, scope, deleter, page_size=self.scan_page)
 
 
 def _failure(table: str, exc: Exception, keys: int) -> dict[str, Any]:

@@ -1,8 +1,9 @@
-"""The ledger's protocol: look up many record keys, record what Monetate accepted."""
+"""The ledger's protocols: look up many record keys, record what Monetate accepted (the writers);
+count or drop one schema's entries (the operator)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -53,6 +54,37 @@ class Ledger(Protocol):
 
     def record(self, entries: Sequence[LedgerEntry], full_every_days: int) -> WriteOutcome:
         """Write entries of rows Monetate accepted; an entry never replaces one of a newer source."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerStatus:
+    """One schema's entries: how many, and the oldest and newest posting time (epoch seconds)."""
+
+    records: int = 0
+    oldest_post: float | None = None
+    newest_post: float | None = None
+
+    @classmethod
+    def of(cls, posted_at: Iterable[float]) -> LedgerStatus:
+        """The status of entries with these posting times (read once: a scan's stream will do)."""
+        records, oldest, newest = 0, None, None
+        for when in posted_at:
+            records += 1
+            oldest = when if oldest is None else min(oldest, when)
+            newest = when if newest is None else max(newest, when)
+        return cls(records, oldest, newest)
+
+
+class LedgerAdmin(Protocol):
+    """The operator's view of a ledger (``sync status`` / ``sync forget``); these may raise."""
+
+    def status(self, scope: str) -> LedgerStatus:
+        """The entries of one schema's scope (``LedgerHasher.scope``)."""
+        ...
+
+    def forget(self, scope: str) -> int:
+        """Drop every entry of one schema's scope; the number dropped."""
         ...
 
 

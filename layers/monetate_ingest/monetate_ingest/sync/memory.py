@@ -6,7 +6,7 @@ import threading
 from collections.abc import Collection, Sequence
 
 from monetate_ingest.sync.entries import LedgerEntry
-from monetate_ingest.sync.ledger import Lookup, WriteOutcome, expiration, newest_per_key
+from monetate_ingest.sync.ledger import LedgerStatus, Lookup, WriteOutcome, expiration, newest_per_key
 
 
 class InMemoryLedger:
@@ -38,6 +38,12 @@ class InMemoryLedger:
                 self.expirations[entry.key_id] = expiration(entry, full_every_days)
                 outcome.written += 1
         return outcome
+
+    def status(self, scope: str) -> LedgerStatus:
+        """How many entries one schema's scope holds, and its oldest and newest post."""
+        with self._lock:
+            posts = [e.posted_at for k, e in self.entries.items() if k.startswith(scope + ".")]
+        return LedgerStatus.of(posts)
 
     def forget(self, scope: str) -> int:
         """Drop every entry of one schema's scope; the number dropped."""
