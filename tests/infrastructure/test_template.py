@@ -702,9 +702,10 @@ def test_the_sync_ledger_widget_charts_latency_percentiles_and_failures(cfn: dic
     # Given the dashboard / When the sync ledger's widget is read
     (ledger,) = [w for w in dashboard_widgets(cfn) if w["properties"]["title"].startswith("Sync ledger")]
     found = expressions(ledger)
-    # Then each latency has p50 and p99, each failure count its sum, all in the dimension set
-    # SyncSession emits them with (the package's Powertools metrics: namespace and service only)
-    search = "SEARCH('{MonetateIngest,service} MetricName=\"%s\"', '%s', 300)"
+    # Then each latency has p50 and p99, each failure count its sum, over every dimension set of
+    # the namespace: PostRecords emits them with {service} (the package's Powertools metrics),
+    # IngestFile in its per-invocation EMF line with {schema, service}
+    search = "SEARCH('MonetateIngest MetricName=\"%s\"', '%s', 300)"
     assert sorted(found) == sorted(
         [
             search % (m, stat)

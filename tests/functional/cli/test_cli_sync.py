@@ -3,7 +3,6 @@ ledger table as the template makes it, the sandbox for Monetate, the stack's sec
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 from collections.abc import Iterator
@@ -14,7 +13,6 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from monetate_ingest.cli import main
-from monetate_ingest.ingest.report import Counts
 from monetate_ingest.sync.dynamo import DynamoLedger
 from monetate_ingest.sync.entries import LedgerEntry, SourceTime
 from monetate_ingest.sync.fingerprint import LedgerHasher, ledger_secret
@@ -23,7 +21,6 @@ from local.samples import customers_schema
 from local.stack import RETAILER, LocalStack
 
 POSTED = datetime(2024, 5, 1, 10, tzinfo=UTC).timestamp()
-SYNC_WIRED = "unchanged" in {f.name for f in dataclasses.fields(Counts)}
 
 
 @dataclass
@@ -179,7 +176,6 @@ def test_push_sync_changes_dry_run_leaves_the_ledger_untouched(stack: LocalStack
     assert ledger(stack).status(hasher(stack, "push_dry_sync").scope).records == 0
 
 
-@pytest.mark.skipif(not SYNC_WIRED, reason="IngestFile does not call the sync yet (issue 14 part 3)")
 def test_push_sync_changes_twice_posts_nothing_the_second_time(stack: LocalStack, tmp_path: Path) -> None:
     # Given a customers file pushed once with --sync changes
     stack.sandbox.add_schema(customers_schema("push_sync"))
