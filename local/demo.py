@@ -35,12 +35,12 @@ CUSTOMERS = {
 
 SAMPLE_CSV = (
     "customer_id,email,lifetime_value,vip,signup_time,segments\n"
-    "C1001,ada@example.com,1520.50,yes,2024-05-01 09:30,\"gold,newsletter\"\n"
+    'C1001,ada@example.com,1520.50,yes,2024-05-01 09:30,"gold,newsletter"\n'
     "C1002,  grace@example.com ,87,no,2024-05-02T10:00:00+02:00,silver\n"
     "C1003,linus@example.com,lots,true,2024-05-03,\n"
     ",nobody@example.com,10,false,2024-05-04,\n"
-    "C1005,\"margaret@example.com\",42,maybe,2024-05-05,bronze\n"
-    "C1006,ken@example.com,0,1,2024-05-06T00:00:00Z,\"gold,vip\"\n"
+    'C1005,"margaret@example.com",42,maybe,2024-05-05,bronze\n'
+    'C1006,ken@example.com,0,1,2024-05-06T00:00:00Z,"gold,vip"\n'
 )
 
 
@@ -89,11 +89,35 @@ def ingest_path(stack: LocalStack) -> None:
         print(f"  rejects s3://{stack.resources.bucket}/{report['rejects_key']}:")
         for line in stack.read_lines(report["rejects_key"]):
             print(f"    line {line['line']}: {line['reason']}")
-    assert counts["read"] == counts["posted"] + counts["rejected"] + counts["parked"]
+    assert counts["read"] == counts["posted"] + counts["rejected"] + counts["parked"] + counts["unchanged"]
     rows = stack.sandbox.rows("customers")
     print(f"  Monetate now holds {len(rows)} customers rows, e.g.:")
     for row in rows[1:3]:
         print(f"    {json.dumps(row)}")
+
+
+NEXT_NIGHT_CSV = (  # the same export a night later: re-spelled, columns reordered, one change, one new
+    "segments,signup_time,vip,lifetime_value,email,customer_id\n"
+    '"gold,newsletter",2024-05-01T09:30:00Z,TRUE,1520.5,ada@example.com,C1001\n'
+    "silver,2024-05-02 08:00,false,87.0,grace@example.com,C1002\n"
+    '"gold,vip",2024-05-06,true,250,ken@example.com,C1006\n'
+    ",2024-05-07,no,5,alan@example.com,C1007\n"
+)
+
+
+def sync_path(stack: LocalStack) -> None:
+    step("2b. Change-only sync: the next night's full export posts only what changed")
+    key = "incoming/customers/2026-11-29 nightly customers.csv"
+    before = stack.sandbox.counts.get("data_posts", 0)
+    stack.put_file(key, NEXT_NIGHT_CSV.encode())
+    print(f"  uploaded {key!r}: 4 rows, 2 of them as last night but spelled otherwise, 1 changed, 1 new")
+    stack.deliver_s3_events()
+    report = stack.read_json(f"reports/customers/{key.split('/', 2)[2]}.report.json")
+    show("report", {k: report[k] for k in ("status", "counts", "sync")})
+    posts = stack.sandbox.counts.get("data_posts", 0) - before
+    stored = {r["customer_id"]: r for r in stack.sandbox.rows("customers")}
+    print(f"  {posts} POST to Monetate: C1006's lifetime_value is now {stored['C1006']['lifetime_value']},")
+    print("  C1007 is new; C1001 and C1002 were not sent again (the ledger holds hashes, no values)")
 
 
 def post_records_path(stack: LocalStack) -> None:
@@ -175,10 +199,11 @@ def validate_path(stack: LocalStack, *, serve: bool = False) -> None:
 def main() -> int:
     serve = "--serve" in sys.argv[1:]
     started = time.monotonic()
-    quiet = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
+    quiet = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true", "SYNC_MODE": "changes"}
     with LocalStack(env_overrides=quiet) as stack:
         client_path(stack)
         ingest_path(stack)
+        sync_path(stack)
         post_records_path(stack)
         validate_path(stack, serve=serve)
     print(f"\nDemo finished in {time.monotonic() - started:.1f} s. Everything ran on 127.0.0.1.")
