@@ -151,3 +151,13 @@ def test_the_handler_reads_the_sent_timestamp_of_each_record() -> None:
     # Then its row's entry is dated by it
     [entry] = s.entries()
     assert entry.source == SourceTime(T0 + 1.5, "a", 0)
+
+
+def test_a_file_time_later_than_the_message_was_sent_is_not_believed() -> None:
+    # Given an envelope whose source claims a file time in milliseconds (a producer's own field)
+    s = Synced()
+    # When it is posted
+    s.run(parked(purchase("p1"), lines=[2], time=(T0 + 7) * 1000), sent=T0 + 7)
+    # Then its rows are dated by the message, not a millennium ahead
+    [entry] = s.entries()
+    assert entry.source == SourceTime(T0 + 7, "b0m0", 0)

@@ -38,15 +38,19 @@ if TYPE_CHECKING:
 
 #: Ledger entries written per round after posting; the budget is checked between rounds.
 WRITE_CHUNK = 200
+#: A file time is believed only if it is not later than the message was sent (plus this skew): a
+#: producer's own ``source.time`` in other units (milliseconds, say) would otherwise date its rows
+#: in the far future and make every later file's rows look superseded.
+CLOCK_SKEW_SECONDS = 300.0
 
 
 def source_time(m: Msg, index: int, now: Callable[[], float]) -> SourceTime:
     """Row ``index`` of ``m``: its file's source when a parked envelope says it, else the message's."""
     parked = _file_source(m)
-    if parked is not None:
+    sent = m.sent_time if m.sent_time is not None else now()
+    if parked is not None and parked[0] <= sent + CLOCK_SKEW_SECONDS:
         time, etag, lines = parked
         return SourceTime(time, etag, lines[index])
-    sent = m.sent_time if m.sent_time is not None else now()
     return SourceTime(sent, m.message_id, 0)
 
 
