@@ -257,9 +257,10 @@ def test_500_when_a_setting_is_malformed(stack: Stack) -> None:
 # --- one per second, whatever the callers do ---------------------------------------------------
 
 
-def test_eight_concurrent_callers_are_paced_one_second_apart(stack: Stack, capfd: Any) -> None:
-    # Given eight callers who will each wait up to 10 s, starting at the same instant
-    barrier = threading.Barrier(8)
+def test_six_concurrent_callers_are_paced_one_second_apart(stack: Stack, capfd: Any) -> None:
+    # Given six callers who will each wait up to 10 s, starting at the same instant (the last needs
+    # 5 s of it: room for a loaded machine)
+    barrier = threading.Barrier(6)
     results: list[int] = []
     refusals: list[Any] = []
     lock = threading.Lock()
@@ -274,16 +275,16 @@ def test_eight_concurrent_callers_are_paced_one_second_apart(stack: Stack, capfd
                 refusals.append(answer)
 
     with patched_environ({"VALIDATOR_MAX_WAIT": "10"}):
-        threads = [threading.Thread(target=caller, args=(i,)) for i in range(8)]
+        threads = [threading.Thread(target=caller, args=(i,)) for i in range(6)]
         for t in threads:
             t.start()
         for t in threads:
             t.join(timeout=30)
-    # Then all eight got their record
-    assert sorted(results) == [200] * 8, refusals
-    # And the sandbox saw eight single-record GETs, at least 1.0 s apart, and never answered 429
+    # Then all six got their record
+    assert sorted(results) == [200] * 6, refusals
+    # And the sandbox saw six single-record GETs, at least 1.0 s apart, and never answered 429
     gets = stack.record_gets(before)
-    assert len(gets) == 8
+    assert len(gets) == 6
     assert all(g.status == 200 for g in gets)
     starts = sorted(g.started for g in gets)
     gaps = [b - a for a, b in itertools.pairwise(starts)]
