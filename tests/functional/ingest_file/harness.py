@@ -23,7 +23,7 @@ import pytest
 from local.aws import patched_environ
 from local.samples import customers_schema
 from local.sandbox.requestlog import LoggedRequest
-from local.stack import LocalStack
+from local.stack import USERNAME, LocalStack
 
 CUSTOMERS = customers_schema()
 #: No unique key: every POST appends, so a row posted twice shows up twice.
@@ -79,6 +79,23 @@ def assert_invariant(report: dict[str, Any]) -> None:
     """read = posted + rejected + parked + unchanged, in every report the contract writes."""
     c = report["counts"]
     assert c["read"] == c["posted"] + c["rejected"] + c["parked"] + c["unchanged"], c
+
+
+class RevokeAfter:
+    """Revokes the API user's key in the sandbox right after ``n`` successful POSTs."""
+
+    def __init__(self, client: Any, sandbox: Any, n: int) -> None:
+        self._client, self._sandbox, self._left = client, sandbox, n
+
+    def post_body(self, schema: str, body: bytes, **kw: Any) -> Any:
+        result = self._client.post_body(schema, body, **kw)
+        self._left -= 1
+        if self._left == 0:
+            self._sandbox.revoke_key(USERNAME)
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
 
 
 class Harness:

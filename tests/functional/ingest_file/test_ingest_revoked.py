@@ -7,36 +7,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any
 
 from local.aws import patched_environ
-from local.stack import ASYNC_RETRIES, USERNAME
+from local.stack import ASYNC_RETRIES
 from tests.functional.ingest_file import harness as conftest_ingest
 from tests.functional.ingest_file.harness import (
     Harness,
+    RevokeAfter,
     customers_csv,
 )
 
 # the module's stack and its per-test reset (fixtures shared through conftest_ingest)
 harness = conftest_ingest.harness
 clean = conftest_ingest.clean
-
-
-class _RevokeAfter:
-    """Revokes the API user's key in the sandbox right after ``n`` successful POSTs."""
-
-    def __init__(self, client: Any, sandbox: Any, n: int) -> None:
-        self._client, self._sandbox, self._left = client, sandbox, n
-
-    def post_body(self, schema: str, body: bytes, **kw: Any) -> Any:
-        result = self._client.post_body(schema, body, **kw)
-        self._left -= 1
-        if self._left == 0:
-            self._sandbox.revoke_key(USERNAME)
-        return result
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
 
 
 def test_revoked_key_stops_the_file(clean: Harness) -> None:
@@ -47,7 +30,7 @@ def test_revoked_key_stops_the_file(clean: Harness) -> None:
     with patched_environ(env):
         rt = default_runtime()
     rt.continuer_for = lambda context: clean.stack.continuations.append
-    rt.deps = dataclasses.replace(rt.deps, client=_RevokeAfter(rt.deps.client, clean.sandbox, 2))
+    rt.deps = dataclasses.replace(rt.deps, client=RevokeAfter(rt.deps.client, clean.sandbox, 2))
     key = "incoming/customers/revoked/file.csv"
     # When the file is ingested
     (result,) = clean.drop(key, customers_csv(30, prefix="rv-"), handler=clean.handler(rt))

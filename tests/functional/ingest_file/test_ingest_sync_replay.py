@@ -13,29 +13,12 @@ from typing import Any
 from local.aws import patched_environ
 from local.stack import USERNAME
 from tests.functional.ingest_file import harness as conftest_ingest
-from tests.functional.ingest_file.harness import HEADER, Harness
+from tests.functional.ingest_file.harness import HEADER, Harness, RevokeAfter
 
 harness = conftest_ingest.harness
 clean = conftest_ingest.clean
 
 ENV = {"SYNC_MODE": "changes", "BATCH_MAX_ROWS": "5", "POST_CONCURRENCY": "1"}
-
-
-class _RevokeAfter:
-    """Revokes the API user's key in the sandbox right after ``n`` successful POSTs."""
-
-    def __init__(self, client: Any, sandbox: Any, n: int) -> None:
-        self._client, self._sandbox, self._left = client, sandbox, n
-
-    def post_body(self, schema: str, body: bytes, **kw: Any) -> Any:
-        result = self._client.post_body(schema, body, **kw)
-        self._left -= 1
-        if self._left == 0:
-            self._sandbox.revoke_key(USERNAME)
-        return result
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
 
 
 def _night(points: int) -> str:
@@ -57,7 +40,7 @@ def _fresh_runtime(clean: Harness, ttl: int) -> Any:
 def test_a_failed_file_replayed_after_a_newer_file_overwrites_nothing(clean: Harness) -> None:
     # Given night 1's file failing part-way: the key is revoked after 2 of its 4 batches
     rt = _fresh_runtime(clean, 3000)
-    rt.deps = dataclasses.replace(rt.deps, client=_RevokeAfter(rt.deps.client, clean.sandbox, 2))
+    rt.deps = dataclasses.replace(rt.deps, client=RevokeAfter(rt.deps.client, clean.sandbox, 2))
     night1 = "incoming/customers/replay/night1.csv"
     (result,) = clean.drop(night1, _night(100), handler=clean.handler(rt))
     assert result.get("error") == "KeyRevokedError", result

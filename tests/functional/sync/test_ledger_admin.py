@@ -3,7 +3,6 @@ scans over many pages, one schema's entries only, a missing table failing clearl
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,24 +11,12 @@ from monetate_ingest.sync.dynamo_admin import LedgerAdminError
 from monetate_ingest.sync.entries import LedgerEntry, SourceTime
 from monetate_ingest.sync.fingerprint import LedgerHasher
 
-from local.aws import LocalResources, MotoServer, provision
+from local.aws import LocalResources, MotoServer
 
 SECRET = b"k" * 32
 CUSTOMERS = LedgerHasher(SECRET, "acme", "production", "customers")
 ORDERS = LedgerHasher(SECRET, "acme", "production", "orders")
 STAGING = LedgerHasher(SECRET, "acme", "staging", "customers")
-
-
-@pytest.fixture(scope="module")
-def moto() -> Iterator[MotoServer]:
-    with MotoServer() as server:
-        yield server
-
-
-@pytest.fixture
-def resources(moto: MotoServer) -> LocalResources:
-    moto.reset()
-    return provision(moto, secret_value="{}")
 
 
 class CountingScans:

@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from monetate_ingest.sync.dynamo import DynamoLedger
 from monetate_ingest.sync.entries import LedgerEntry, SourceTime
 
-from local.aws import LocalResources, MotoServer, provision
+from local.aws import LocalResources, MotoServer
 
 DAY = 86_400
-
-
-@pytest.fixture(scope="module")
-def moto() -> Iterator[MotoServer]:
-    with MotoServer() as server:
-        yield server
-
-
-@pytest.fixture
-def resources(moto: MotoServer) -> LocalResources:
-    moto.reset()
-    return provision(moto, secret_value="{}")
 
 
 def entry(key: str, fp: int, time: float, origin: str = "etag", line: int = 2) -> LedgerEntry:
