@@ -9,7 +9,6 @@ ones leaves every valid row stored and every invalid one in the DLQ. Nothing is 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,12 +23,6 @@ GOOD = env(purchase("g1"))
 PARTLY = env(purchase("q1"), purchase("q2", price="not a number"))
 POISON = "this is not json"
 BATCH = (GOOD, PARTLY, POISON)
-
-
-@pytest.fixture(scope="module")
-def moto() -> Iterator[MotoServer]:
-    with MotoServer() as server:
-        yield server
 
 
 @dataclass(frozen=True)

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from local.aws import MotoServer
 from local.sandbox import MonetateSandbox
 from local.sqs_poller import FakeLambdaContext
 from tests.functional.post_records.harness import Stack, env, failed, letter_types, make_stack, purchase
-
-
-@pytest.fixture(scope="module")
-def moto() -> Iterator[MotoServer]:
-    with MotoServer() as server:
-        yield server
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,12 +11,6 @@ from local.aws import MotoServer
 from local.sandbox import MonetateSandbox
 from local.sqs_poller import FakeLambdaContext, lambda_sqs_record
 from tests.functional.post_records.harness import Stack, env, failed, make_stack, purchase
-
-
-@pytest.fixture(scope="module")
-def moto() -> Iterator[MotoServer]:
-    with MotoServer() as server:
-        yield server
 
 
 @pytest.fixture
