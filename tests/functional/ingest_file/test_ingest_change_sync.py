@@ -6,6 +6,8 @@ The ledger table is shared by the module's tests and not reset: each test uses i
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from typing import Any
 
@@ -251,8 +253,6 @@ def test_parked_rows_carry_their_files_source_time(clean: Harness) -> None:
     assert report["counts"]["parked"] == 3 and report["sync"]["new"] == 3
     head = clean.stack.s3.head_object(Bucket=clean.bucket, Key=key)
     (message,) = clean.queue_messages(clean.stack.resources.records_queue_url)
-    import json
-
     source = json.loads(message["Body"])["source"]
     assert source["time"] == head["LastModified"].timestamp()
     assert source["etag"] == head["ETag"].strip('"') and source["lines"] == [2, 3, 4]
@@ -289,8 +289,6 @@ def test_a_file_tagged_monetate_sync_all_posts_every_row(clean: Harness) -> None
 
 def test_two_files_for_the_same_schema_at_once(clean: Harness) -> None:
     # Given two exports of different customers put at the same time
-    import threading
-
     handler = clean.handler(**SYNC)
     keys = ["incoming/customers/sync/both-a.csv", "incoming/customers/sync/both-b.csv"]
     clean.stack.put_file(keys[0], customers_csv(200, prefix="both-a-").encode())
@@ -298,8 +296,6 @@ def test_two_files_for_the_same_schema_at_once(clean: Harness) -> None:
     events = []
     with clean.using(handler):
         msgs = clean.queue_messages(clean.stack.resources.s3_events_queue_url)
-    import json
-
     events = [json.loads(m["Body"]) for m in msgs]
     events = [e for e in events if "Records" in e]
     # When IngestFile runs on both at once
@@ -340,3 +336,22 @@ def test_a_missing_ledger_table_posts_every_row(clean: Harness, table: str, capl
     # And the logs say the ledger failed, naming the table
     failed = [r for r in caplog.records if r.getMessage() == "sync ledger lookup failed"]
     assert failed and all(getattr(r, "table", None) == table for r in failed)
+
+
+def test_the_invocations_metrics_count_unchanged_rows_and_time_the_ledger(
+    clean: Harness, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # Given 12 rows loaded once
+    body = customers_csv(12, prefix="metric-")
+    clean.drop("incoming/customers/sync/metric-1.csv", body, **SYNC)
+    capfd.readouterr()
+    # When the same rows come again
+    clean.drop("incoming/customers/sync/metric-2.csv", body, **SYNC)
+    # Then the invocation's EMF line counts them unchanged and times the ledger's lookups
+    lines = [json.loads(x) for x in capfd.readouterr().out.splitlines() if x.startswith('{"_aws"')]
+    (emf,) = [x for x in lines if x.get("schema") == "customers" and "RowsRead" in x]
+    assert emf["RowsUnchanged"] in (12, [12]) and emf["RowsPosted"] in (0, [0])
+    lookups = emf["SyncLedgerLookupLatency"]
+    assert (lookups if isinstance(lookups, list) else [lookups]) and "SyncLedgerLookupFailed" not in emf
+    names = {m["Name"] for m in emf["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert {"RowsUnchanged", "SyncLedgerLookupLatency"} <= names
