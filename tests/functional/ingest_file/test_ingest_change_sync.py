@@ -258,33 +258,39 @@ def test_parked_rows_carry_their_files_source_time(clean: Harness) -> None:
     assert source["etag"] == head["ETag"].strip('"') and source["lines"] == [2, 3, 4]
 
 
-def test_a_file_tagged_monetate_sync_all_posts_every_row(clean: Harness) -> None:
+def test_a_file_tagged_monetate_sync_all_posts_every_row_and_refreshes_the_ledger(clean: Harness) -> None:
     # Given rows already in the ledger
-    body = customers_csv(4, prefix="forced-")
-    clean.drop("incoming/customers/sync/forced-1.csv", body, **SYNC)
+    v1 = customers_csv(4, prefix="forced-")
+    v2 = v1.replace("@x.com", "@y.com")
+    clean.drop("incoming/customers/sync/forced-1.csv", v1, **SYNC)
     mark = _mark(clean)
-    # When the same file arrives with the metadata monetate-sync=all, and another with the tag
+    # When other values arrive with the metadata monetate-sync=all
     clean.stack.s3.put_object(
         Bucket=clean.bucket,
         Key="incoming/customers/sync/forced-2.csv",
-        Body=body.encode(),
+        Body=v2.encode(),
         Metadata={"monetate-sync": "all"},
     )
     clean.deliver(**SYNC)
+    # Then every row is posted, the report says mode all
     assert len(_posted_rows(clean, mark, "forced-")) == 4
+    report = clean.report("incoming/customers/sync/forced-2.csv")
+    assert report["sync"]["mode"] == "all" and report["counts"]["posted"] == 4
+    # And the ledger learnt what was posted: the first values again are a change, posted
+    mark = _mark(clean)
+    clean.drop("incoming/customers/sync/forced-3.csv", v1, **SYNC)
+    assert len(_posted_rows(clean, mark, "forced-")) == 4
+    # And the object tag forces a full post of unchanged rows too
     mark = _mark(clean)
     clean.stack.s3.put_object(
         Bucket=clean.bucket,
-        Key="incoming/customers/sync/forced-3.csv",
-        Body=body.encode(),
+        Key="incoming/customers/sync/forced-4.csv",
+        Body=v1.encode(),
         Tagging="monetate-sync=all",
     )
     clean.deliver(**SYNC)
-    # Then both post every row, reported as mode all
     assert len(_posted_rows(clean, mark, "forced-")) == 4
-    for name in ("forced-2.csv", "forced-3.csv"):
-        report = clean.report(f"incoming/customers/sync/{name}")
-        assert report["sync"]["mode"] == "all" and report["counts"]["posted"] == 4
+    assert clean.report("incoming/customers/sync/forced-4.csv")["sync"]["mode"] == "all"
 
 
 def test_two_files_for_the_same_schema_at_once(clean: Harness) -> None:

@@ -42,12 +42,20 @@ class SyncPlan:
 
 
 class FileSync:
-    """One file's change-only sync (the file's S3 ``LastModified`` and ETag date its rows)."""
+    """One file's change-only sync (the file's S3 ``LastModified`` and ETag date its rows).
 
-    def __init__(self, session: SyncSession, *, source_time: float, origin: str) -> None:
+    ``refresh``: a file that forces a full post (``monetate-sync=all``) posts every row without a
+    lookup but still writes the ledger, so the next change-only load compares with what Monetate
+    now holds (a stale entry could otherwise match a later row and skip a real change).
+    """
+
+    def __init__(
+        self, session: SyncSession, *, source_time: float, origin: str, refresh: bool = False
+    ) -> None:
         self.session = session
         self.source_time = source_time
         self.origin = origin
+        self.refresh = refresh
 
     @property
     def active(self) -> bool:
@@ -55,7 +63,7 @@ class FileSync:
 
     @property
     def mode(self) -> str:
-        return self.session.counts.mode
+        return "all" if self.refresh else self.session.counts.mode
 
     def plan(self, batch: Batch) -> SyncPlan:
         """Look the batch's keys up and keep the rows to post (every row when inactive)."""
@@ -73,6 +81,8 @@ class FileSync:
             key: self.session.row(rows[i], SourceTime(self.source_time, self.origin, lines[i]))
             for key, i in last.items()
         }
+        if self.refresh:  # every row posted, the last of each key written
+            return SyncPlan(batch, 0, {}, {lines[i]: sync_rows[key] for key, i in last.items()})
         decisions = dict(zip(sync_rows, self.session.classify(list(sync_rows.values())), strict=True))
         keep = [i for i, key in enumerate(keys) if decisions[key].posts]
         counts = dict.fromkeys(("new", "changed", "unchanged", "superseded"), 0)

@@ -253,18 +253,18 @@ class FileIngest:
         self._deliver(rows, coercer, columns, key_field(schema), self._file_sync(schema))
 
     def _file_sync(self, schema: SchemaSpec) -> FileSync:
-        """This file's change-only sync: off unless ``SYNC_MODE=changes``, the schema has a unique
-        key and the object does not ask for a full post (``monetate-sync=all``)."""
+        """This file's change-only sync: off unless ``SYNC_MODE=changes`` and the schema has a
+        unique key; an object asking for a full post (``monetate-sync=all``) posts every row and
+        refreshes the ledger."""
         source, wanted = self.deps.sync, self.deps.sync.mode == "changes"
         forced = wanted and schema.unique_key is not None and self._forced_full()
-        session = source.session(
-            schema, dry_run=self.ref.dry_run, forced=forced, metrics_sink=self.sync_metrics
-        )
-        self.report.sync["mode"] = session.counts.mode
+        session = source.session(schema, dry_run=self.ref.dry_run, metrics_sink=self.sync_metrics)
         if forced:
             logger.info("the file asks for a full post (monetate-sync=all): every row is posted")
         when = self.source.last_modified if self.source.last_modified is not None else time.time()
-        return FileSync(session, source_time=when, origin=self.ref.etag)
+        sync = FileSync(session, source_time=when, origin=self.ref.etag, refresh=forced)
+        self.report.sync["mode"] = sync.mode
+        return sync
 
     def _forced_full(self) -> bool:
         if forced_full(metadata=self.source.metadata):
