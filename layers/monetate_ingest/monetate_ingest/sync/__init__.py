@@ -6,28 +6,13 @@ Rooms: ``fingerprint`` (keyed hashes of record keys and canonically encoded rows
 (in-memory store), ``session`` (one source's classify, post, record), ``dynamo_admin`` (the
 operator's ``status`` / ``forget`` of one schema: ``sync status`` / ``sync forget`` in the CLI).
 
-Wiring (the writers call these; nothing here imports them):
-
-IngestFile, once per file, after the schema is known::
-
-    hasher = LedgerHasher(ledger_secret(credentials.private_key), retailer, environment, schema.name)
-    mode = effective_mode(settings.sync.mode, schema, forced=forced_full(tags, metadata))
-    session = SyncSession(DynamoLedger(settings.sync.ledger_table), hasher,
-                          unique_key=schema.unique_key, mode=mode,
-                          full_every_days=settings.sync.full_every_days, dry_run=dry_run)
-
-  per valid row: ``sync_row = session.row(coerced, SourceTime(last_modified_epoch, etag, line))``;
-  per window of rows, after the file's earlier rows of the same keys settled:
-  ``decisions = session.classify(sync_rows)`` — rows whose ``decision.posts`` go to batching,
-  the others count as ``unchanged`` (the report's ``counts.unchanged = session.counts.unchanged``);
-  after each 201: ``session.posted(sync_rows_of_that_batch)``; parked batches carry each row's
-  source (``time``, ``origin``, ``line``) in the envelope's ``source`` so PostRecords can record
-  them. The report gets ``"sync": session.counts.to_dict()``.
-
-PostRecords, per message batch: the same session with ``SourceTime(sent_time, origin, line)``
-(a parked envelope's file source, else the message's ``SentTimestamp`` / 1000 and message id);
-``classify`` before merging, ``posted`` after 201; a message whose rows are all unchanged ends as
-posted.
+Wiring (the writers call these; nothing here imports them): each writer's handler builds one
+:class:`~monetate_ingest.sync.factory.SyncSource` per container (``sync_from_settings``: the
+``SYNC_LEDGER_TABLE`` ledger, the hashing key from the API user's private key, the mode), and
+asks it for a session per file or message batch. IngestFile: ``ingest/change_sync.py`` (per batch,
+in the scheduler's worker, after per-key order; a file forcing a full post writes without looking
+up). PostRecords: ``records/change_sync.py`` (per batch and schema, source time from a parked
+envelope's ``source.time``/``etag``/``lines`` or the message's sent time).
 """
 
 from monetate_ingest.sync.decide import Decision, SyncCounts, decide, decide_all
