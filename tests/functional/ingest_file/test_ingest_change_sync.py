@@ -97,7 +97,9 @@ def test_a_file_with_some_changes_posts_exactly_those_rows(clean: Harness) -> No
     rows += ["delta-bad-1,x@x.com,12.5.1,true,,", "delta-bad-2,y@x.com,1,perhaps,,", ",z@x.com,1,true,,"]
     mark = _mark(clean)
     clean.drop("incoming/customers/sync/delta-2.csv", _csv(rows), **SYNC)
-    # Then exactly the changed and the new rows are posted, and the counts add up
+    # Then exactly the changed and the new rows are posted, in one POST (the POSTs follow the
+    # changes: the kept rows of a lookup group are batched again), and the counts add up
+    assert len(clean.data_posts("customers")) == 1
     posted = _posted_rows(clean, mark, "delta-")
     assert sorted(r["customer_id"] for r in posted) == sorted(
         [f"delta-{i}" for i in changed] + [f"delta-new-{i}" for i in range(5)]
@@ -110,14 +112,14 @@ def test_a_file_with_some_changes_posts_exactly_those_rows(clean: Harness) -> No
 
 
 def test_a_key_twice_in_one_file_ends_with_its_last_row_stored_and_in_the_ledger(clean: Harness) -> None:
-    # Given a file in batches of 5 where one record appears in batch 1 and again in batch 3,
-    # and another twice within one batch
-    rows = [_row("dup-a", 1, points=1)] + [_row(f"dup-f{i}", i) for i in range(9)]
+    # Given a file in batches of 1 (lookup groups of 40 rows) where one record appears in the first
+    # group and again in the third, and another twice within one group
+    rows = [_row("dup-a", 1, points=1)] + [_row(f"dup-f{i}", i) for i in range(90)]
     rows += [_row("dup-b", 2, points=1), _row("dup-b", 2, points=2)] + [
         _row(f"dup-g{i}", i) for i in range(3)
     ]
     rows += [_row("dup-a", 1, points=2)]
-    env = {**SYNC, "BATCH_MAX_ROWS": "5"}
+    env = {**SYNC, "BATCH_MAX_ROWS": "1"}
     # When it is loaded
     clean.drop("incoming/customers/sync/dup-1.csv", _csv(rows), **env)
     # Then Monetate holds the last row of each

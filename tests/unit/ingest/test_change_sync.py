@@ -5,7 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from monetate_ingest.delivery.batching import Batch, encode
+from monetate_ingest.delivery.bisection import PartialDeliveryError
 from monetate_ingest.ingest.change_sync import FileSync
+from monetate_ingest.ingest.scheduler import Scheduler
+from monetate_ingest.ingest.units import Unit, UnitOutcome
+from monetate_ingest.monetate.exceptions import TransientApiError
 from monetate_ingest.sync.fingerprint import LedgerHasher
 from monetate_ingest.sync.memory import InMemoryLedger
 from monetate_ingest.sync.session import SyncSession
@@ -104,3 +108,56 @@ def test_an_older_files_rows_are_superseded() -> None:
     plan = _file_sync(ledger, when=T0).plan(_batch([{"id": "a", "v": 1}]))
     assert plan.batch is None
     assert plan.counts == {"new": 0, "changed": 0, "unchanged": 1, "superseded": 1}
+
+
+class _FailingOnPost:
+    """A client whose POST number ``n`` (1-based) fails with a 5xx after its retries; the rest store."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.calls = n, 0
+        self.bodies: list[bytes] = []
+
+    def post_body(self, schema: str, body: bytes, **_: Any) -> None:
+        self.calls += 1
+        if self.calls == self.n:
+            raise TransientApiError("Monetate answered HTTP 503", status=503)
+        self.bodies.append(body)
+
+
+def test_a_lookup_groups_kept_rows_are_posted_in_batches_and_a_failure_keeps_what_was_posted() -> None:
+    # Given a lookup group of 10 new rows, POSTs of 4 rows, and Monetate failing the second POST
+    ledger = InMemoryLedger()
+    sync = _file_sync(ledger)
+    client = _FailingOnPost(2)
+    parked: list[PartialDeliveryError] = []
+    done: list[Unit] = []
+
+    def park(unit: Unit, exc: PartialDeliveryError) -> UnitOutcome:
+        parked.append(exc)
+        return UnitOutcome(posted=exc.result.posted, parked=sum(len(b) for b in exc.pending))
+
+    scheduler = Scheduler(
+        client,
+        "customers",
+        concurrency=1,
+        done_beyond={},
+        park=park,
+        complete=done.append,
+        tick=lambda: None,
+        sync=sync,
+        post_limits=(4, 1_000_000),
+    )
+    unit = Unit(0, rows=10, batch=_batch([{"id": f"r{i}"} for i in range(10)]))
+    # When the unit is posted
+    scheduler.submit(unit)
+    scheduler.drain()
+    scheduler.close()
+    # Then the first 4 rows were stored and written to the ledger; the 6 others (the failed POST's
+    # and the one after it) were parked, none lost
+    assert len(client.bodies) == 1
+    (exc,) = parked
+    assert exc.result.posted == [2, 3, 4, 5]
+    assert [line for b in exc.pending for line in b.lines] == [6, 7, 8, 9, 10, 11]
+    assert done[0].outcome is not None and done[0].outcome.posted == [2, 3, 4, 5]
+    assert done[0].outcome.parked == 6
+    assert len(ledger.entries) == 4

@@ -22,7 +22,7 @@ from monetate_ingest.formats.coercion import RowCoercer
 from monetate_ingest.formats.exceptions import FileFormatError
 from monetate_ingest.formats.readers import RowSource, open_rows
 from monetate_ingest.ingest.budget import Budget
-from monetate_ingest.ingest.change_sync import FileSync, MetricSamples
+from monetate_ingest.ingest.change_sync import LOOKUP_GROUP, FileSync, MetricSamples
 from monetate_ingest.ingest.checkpoints import Checkpoint, CheckpointStore
 from monetate_ingest.ingest.columns import ColumnPolicy
 from monetate_ingest.ingest.exceptions import StateStoreError
@@ -278,6 +278,8 @@ class FileIngest:
     ) -> None:
         settings = self.settings
         budget = Budget(self.remaining_ms, margin_ceiling=settings.deadline_margin_seconds)
+        rows_per_post, bytes_per_post = settings.rows.batch_max_rows, settings.rows.batch_max_bytes
+        group = LOOKUP_GROUP if sync.active else 1  # sync: look up many batches, post what is kept
         scheduler = Scheduler(
             self.deps.client,
             self.ref.schema,
@@ -292,9 +294,10 @@ class FileIngest:
             park_rows=self._park_behind,
             budget=budget,
             sync=sync,
+            post_limits=(rows_per_post, bytes_per_post),
         )
         reader = UnitReader(
-            Batcher(settings.rows.batch_max_rows, settings.rows.batch_max_bytes),
+            Batcher(rows_per_post * group, bytes_per_post * group),
             coercer,
             columns,
             self.cp.next_unit,

@@ -63,6 +63,7 @@ class Scheduler:
         park_rows: ParkRows | None = None,
         budget: Budget | None = None,
         sync: FileSync | None = None,
+        post_limits: tuple[int, int] | None = None,
     ) -> None:
         self.client = client
         self.schema = schema
@@ -85,6 +86,11 @@ class Scheduler:
         self.budget = budget if budget is not None else Budget(None)
         #: Change-only sync, run in each batch's worker (None or inactive: every row is posted).
         self.sync = sync if sync is not None and sync.active else None
+        #: (rows, bytes) of one POST when sync is on: a unit is then a lookup group, whose kept
+        #: rows are cut again into POSTs of this size.
+        self.post_limits = post_limits
+        if self.sync is not None:
+            self.backlog = concurrency  # units are groups of batches: hold fewer of them
         #: A batch ran out of time: nothing more is sent or completed in this invocation.
         self.stopped = False
         self._left: set[int] = set()
@@ -210,32 +216,46 @@ class Scheduler:
     # -- one batch --------------------------------------------------------------------------------
 
     def _post(self, unit: Unit) -> BisectResult:
-        """One unit's batch to Monetate (bisected on 400), timed for the ``PostLatency`` metric;
-        with change-only sync its unchanged rows are dropped first and the posted ones recorded."""
+        """One unit's batch to Monetate (bisected on 400); with change-only sync the unit is a
+        lookup group: its unchanged rows are dropped, the rest posted in batches of the configured
+        size, and each batch's accepted rows recorded in the ledger."""
         batch = unit.batch
         assert batch is not None
         sync = self.sync
-        if sync is not None:
-            unit.plan = sync.plan(batch)
-            if unit.plan.batch is None:
-                return BisectResult()
-            batch = unit.plan.batch
+        if sync is None:
+            return self._post_one(batch)
+        plan = unit.plan = sync.plan(batch)
+        if plan.batch is None:
+            return BisectResult()
+        limits = self.post_limits or (len(plan.batch), len(plan.batch.body))
+        pieces = sync.post_batches(plan.batch, *limits)
+        done = BisectResult()
+        for i, piece in enumerate(pieces):
+            try:
+                result = self._post_one(piece)
+            except PartialDeliveryError as exc:
+                sync.record(plan, exc.result.posted)
+                so_far = BisectResult(
+                    done.posted + exc.result.posted,
+                    done.refused + exc.result.refused,
+                    done.posts + exc.result.posts,
+                )
+                raise PartialDeliveryError(so_far, exc.pending + pieces[i + 1 :], exc.cause) from exc
+            sync.record(plan, result.posted)
+            done.posted += result.posted
+            done.refused += result.refused
+            done.posts += result.posts
+        return done
+
+    def _post_one(self, batch: Batch) -> BisectResult:
+        """One POST batch (bisected on 400), timed for the ``PostLatency`` metric."""
         started = time.perf_counter()
         try:
-            result = post_with_bisection(
-                self.client, self.schema, batch, deadline=self.budget.post_deadline()
-            )
-        except PartialDeliveryError as exc:
-            if sync is not None and unit.plan is not None:
-                sync.record(unit.plan, exc.result.posted)
-            raise
+            return post_with_bisection(self.client, self.schema, batch, deadline=self.budget.post_deadline())
         finally:
             seconds = time.perf_counter() - started
             self.post_ms.append(seconds * 1000)
             self.budget.observe(seconds)
-        if sync is not None and unit.plan is not None:
-            sync.record(unit.plan, result.posted)
-        return result
 
     def _outcome(self, unit: Unit) -> UnitOutcome | None:
         """Posted/refused/parked for a finished unit (parks what could not be delivered); None
