@@ -36,6 +36,15 @@ from monetate_ingest.sync.session import SyncSession
 #: POST batches per lookup group: with 2 % of rows changed, 40 batches' worth of rows keep about
 #: 0.8 batch, so the POSTs follow the changes (one per group at least) — see ``bench_sync_load``.
 LOOKUP_GROUP = 40
+#: … and at most this many bytes of encoded rows (wide rows: a few groups in flight stay small).
+LOOKUP_GROUP_MAX_BYTES = 8_000_000
+
+
+def group_limits(rows_per_post: int, bytes_per_post: int) -> tuple[int, int]:
+    """(rows, bytes) of one lookup group for POSTs of these limits."""
+    return rows_per_post * LOOKUP_GROUP, max(
+        bytes_per_post, min(bytes_per_post * LOOKUP_GROUP, LOOKUP_GROUP_MAX_BYTES)
+    )
 
 
 @dataclass(slots=True)

@@ -22,7 +22,7 @@ from monetate_ingest.formats.coercion import RowCoercer
 from monetate_ingest.formats.exceptions import FileFormatError
 from monetate_ingest.formats.readers import RowSource, open_rows
 from monetate_ingest.ingest.budget import Budget
-from monetate_ingest.ingest.change_sync import LOOKUP_GROUP, FileSync, MetricSamples
+from monetate_ingest.ingest.change_sync import FileSync, MetricSamples, group_limits
 from monetate_ingest.ingest.checkpoints import Checkpoint, CheckpointStore
 from monetate_ingest.ingest.columns import ColumnPolicy
 from monetate_ingest.ingest.exceptions import StateStoreError
@@ -279,7 +279,10 @@ class FileIngest:
         settings = self.settings
         budget = Budget(self.remaining_ms, margin_ceiling=settings.deadline_margin_seconds)
         rows_per_post, bytes_per_post = settings.rows.batch_max_rows, settings.rows.batch_max_bytes
-        group = LOOKUP_GROUP if sync.active else 1  # sync: look up many batches, post what is kept
+        # with sync, a unit is a lookup group of many batches; what is kept is posted in batches
+        unit_rows, unit_bytes = (
+            group_limits(rows_per_post, bytes_per_post) if sync.active else (rows_per_post, bytes_per_post)
+        )
         scheduler = Scheduler(
             self.deps.client,
             self.ref.schema,
@@ -297,7 +300,7 @@ class FileIngest:
             post_limits=(rows_per_post, bytes_per_post),
         )
         reader = UnitReader(
-            Batcher(rows_per_post * group, bytes_per_post * group),
+            Batcher(unit_rows, unit_bytes),
             coercer,
             columns,
             self.cp.next_unit,
