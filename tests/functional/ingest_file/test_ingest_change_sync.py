@@ -12,8 +12,11 @@ import time
 from typing import Any
 
 import pytest
+from monetate_ingest.records.handler import make_handler as make_post_records_handler
 
+from local.aws import patched_environ
 from local.sandbox.faults import FaultConfig
+from local.sqs_poller import SqsPoller
 from tests.functional.ingest_file import harness as conftest_ingest
 from tests.functional.ingest_file.harness import HEADER, Harness, customers_csv, visits_csv
 
@@ -363,3 +366,23 @@ def test_the_invocations_metrics_count_unchanged_rows_and_time_the_ledger(
     assert (lookups if isinstance(lookups, list) else [lookups]) and "SyncLedgerLookupFailed" not in emf
     names = {m["Name"] for m in emf["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
     assert {"RowsUnchanged", "SyncLedgerLookupLatency"} <= names
+
+
+def test_parked_rows_are_written_to_the_ledger_when_post_records_posts_them(clean: Harness) -> None:
+    # Given a file whose rows were parked while Monetate failed every POST
+    clean.sandbox.faults = FaultConfig(error_rate=1.0, apply_to="post")
+    body = customers_csv(6, prefix="parkpost-")
+    clean.drop("incoming/customers/sync/parkpost-1.csv", body, **SYNC, HTTP_MAX_RETRIES="1")
+    clean.sandbox.faults = FaultConfig()
+    assert clean.report("incoming/customers/sync/parkpost-1.csv")["counts"]["parked"] == 6
+    # When PostRecords (change-only sync on) drains the records queue
+    with patched_environ(SYNC):
+        handler = make_post_records_handler()
+        poller = SqsPoller(clean.stack.sqs, clean.stack.resources.records_queue_url, handler)
+        poller.drain(max_seconds=30)
+    # Then the rows are in Monetate, and in the ledger: the same file again posts nothing
+    assert len(clean.stored("customers", "parkpost-")) == 6
+    mark = _mark(clean)
+    clean.drop("incoming/customers/sync/parkpost-2.csv", body, **SYNC)
+    assert _posted_rows(clean, mark, "parkpost-") == []
+    assert clean.report("incoming/customers/sync/parkpost-2.csv")["counts"]["unchanged"] == 6
