@@ -47,11 +47,24 @@ def canonical_value(value: Any) -> Any:
     return value
 
 
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def canonical_encoding(row: Mapping[str, Any]) -> bytes:
-    """The coerced row as compact UTF-8 JSON, fields sorted by name, absent (None) fields left out."""
-    values = {name: canonical_value(value) for name, value in row.items() if value is not None}
-    text = json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    return text.encode()
+    """The coerced row as compact UTF-8 JSON, fields sorted by name, absent (None) fields left out.
+
+    Only floats (and lists or objects that may hold them) need :func:`canonical_value`; strings,
+    booleans and ints go as they are (this runs for every row of a synced file: ~2x faster so).
+    """
+    values: dict[str, Any] = {}
+    for name, value in row.items():
+        if value is None:
+            continue
+        cls = value.__class__
+        if cls is float or cls is dict or (cls is list and any(item.__class__ is not str for item in value)):
+            value = canonical_value(value)
+        values[name] = value
+    return _ENCODER.encode(values).encode()
 
 
 def ledger_secret(private_key: RSAPrivateKey) -> bytes:
@@ -85,17 +98,29 @@ class LedgerHasher:
         data = "\0".join((self.retailer, self.environment, self.schema)).encode()
         return _b64(blake2b(data, key=self.secret, digest_size=SCOPE_SIZE, person=b"scope").digest())
 
+    @cached_property
+    def _key_hash(self) -> Any:
+        """The keyed hash of record keys with this schema's prefix already fed (copied per key)."""
+        base = blake2b(key=self.secret, digest_size=DIGEST_SIZE, person=b"record-key")
+        base.update("\0".join((self.retailer, self.environment, self.schema, "")).encode())
+        return base
+
+    @cached_property
+    def _row_hash(self) -> Any:
+        return blake2b(key=self.secret, digest_size=DIGEST_SIZE, person=b"row")
+
     def key_id(self, unique_key: str) -> str:
         """The ledger id of a record: ``<scope>.<hash of retailer, environment, schema, key>``."""
-        data = "\0".join((self.retailer, self.environment, self.schema, unique_key)).encode()
-        digest = blake2b(data, key=self.secret, digest_size=DIGEST_SIZE, person=b"record-key").digest()
-        return f"{self.scope}.{_b64(digest)}"
+        digest = self._key_hash.copy()
+        digest.update(unique_key.encode())
+        return f"{self.scope}.{_b64(digest.digest())}"
 
     def fingerprint(self, row: Mapping[str, Any]) -> bytes:
         """The keyed fingerprint of a coerced row."""
-        return blake2b(
-            canonical_encoding(row), key=self.secret, digest_size=DIGEST_SIZE, person=b"row"
-        ).digest()
+        digest = self._row_hash.copy()
+        digest.update(canonical_encoding(row))
+        result: bytes = digest.digest()
+        return result
 
     def fingerprint_encoded(self, encoded: bytes | str) -> bytes:
         """The fingerprint of a row already encoded as JSON (the CSV fast path's bytes)."""
