@@ -3,14 +3,18 @@
 Per-item conditional ``PutItem`` in a thread pool, because ``BatchWriteItem`` takes no condition
 and an older write must never replace a newer entry; the figures that chose this over grouped
 items and an S3 snapshot are in ``bench/bench_sync.py`` and the README. Item attributes: ``id``
-(the hashed key), ``fp`` (fingerprint, 16 bytes), ``pa`` (posted at), ``st``/``so``/``sl``
-(source time, origin, line) and ``expiration`` (TTL). The operator's ``status`` and ``forget``
-scan the whole table (``dynamo_admin``: there is no prefix query on a partition key).
+(the hashed key), ``e`` (the whole entry packed in one binary: fingerprint, posted at, source
+time, line, origin — what a lookup reads: botocore parses one attribute per item instead of six,
+28 → 7 µs of CPU per item), ``pa`` (posted at, for the operator's ``status``), ``st``/``so``/``sl``
+(source time, origin, line: what the write's condition compares) and ``expiration`` (TTL). The
+operator's ``status`` and ``forget`` scan the whole table (``dynamo_admin``: there is no prefix
+query on a partition key).
 """
 
 from __future__ import annotations
 
 import random
+import struct
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +30,9 @@ from monetate_ingest.sync.ledger import LedgerStatus, Lookup, WriteOutcome, expi
 GET_BATCH = 100
 #: Written unless the stored entry's source is newer (see ``SourceTime.older_than``).
 NOT_NEWER = "attribute_not_exists(id) OR st < :st OR (st = :st AND (so <> :so OR sl <= :sl))"
-_PROJECTION = "id, fp, pa, st, so, sl"
+_PROJECTION = "id, e"
+#: ``e``: fingerprint (16 bytes), posted at, source time (float64), line (uint32), then the origin.
+_PACKED = struct.Struct(">16sddI")
 T = TypeVar("T")
 
 
@@ -43,7 +49,7 @@ def to_item(entry: LedgerEntry, full_every_days: int) -> dict[str, Any]:
     """The DynamoDB item (low-level attribute values) of an entry."""
     return {
         "id": {"S": entry.key_id},
-        "fp": {"B": entry.fingerprint},
+        "e": {"B": pack(entry)},
         "pa": {"N": _number(entry.posted_at)},
         "st": {"N": _number(entry.source.time)},
         "so": {"S": entry.source.origin},
@@ -53,8 +59,20 @@ def to_item(entry: LedgerEntry, full_every_days: int) -> dict[str, Any]:
 
 
 def from_item(item: dict[str, Any]) -> LedgerEntry:
-    source = SourceTime(float(item["st"]["N"]), item["so"]["S"], int(item["sl"]["N"]))
-    return LedgerEntry(item["id"]["S"], bytes(item["fp"]["B"]), float(item["pa"]["N"]), source)
+    """The entry of an item as a lookup reads it (``id`` and ``e``)."""
+    return unpack(item["id"]["S"], item["e"]["B"])
+
+
+def pack(entry: LedgerEntry) -> bytes:
+    """The entry as the ``e`` attribute."""
+    source = entry.source
+    return _PACKED.pack(entry.fingerprint, entry.posted_at, source.time, source.line) + source.origin.encode()
+
+
+def unpack(key_id: str, data: bytes) -> LedgerEntry:
+    fingerprint, posted_at, time_, line = _PACKED.unpack_from(data)
+    origin = bytes(data[_PACKED.size :]).decode()
+    return LedgerEntry(key_id, fingerprint, posted_at, SourceTime(time_, origin, line))
 
 
 class DynamoLedger:
