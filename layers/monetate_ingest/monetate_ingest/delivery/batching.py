@@ -7,7 +7,7 @@ encoded rows so that :meth:`Batch.split` can bisect without re-encoding.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from monetate_ingest.formats.encoding import encode_row
@@ -74,6 +74,15 @@ class Batch:
         if self._rows is None:
             self._rows = [json.loads(data) for data in self.encoded]
         return self._rows
+
+    def iter_rows(self) -> Iterator[dict[str, Any]]:
+        """The row dicts one at a time, decoded as they go when the batch has only ``encoded``
+        (nothing is kept: a large batch's rows as dicts would hold tens of MB)."""
+        if self._rows is not None:
+            yield from self._rows
+        else:
+            for data in self.encoded:
+                yield json.loads(data)
 
     def __len__(self) -> int:
         return len(self.lines)

@@ -37,6 +37,12 @@ class BisectResult:
     refused: list[tuple[int, str]] = field(default_factory=list)
     posts: int = 0
 
+    def add(self, other: BisectResult) -> BisectResult:
+        """This result and ``other``'s, one after the other (a new result)."""
+        return BisectResult(
+            self.posted + other.posted, self.refused + other.refused, self.posts + other.posts
+        )
+
 
 @dataclass
 class Delivery(BisectResult):

@@ -19,7 +19,6 @@ values — else every row of the key is posted, in order, and the last one is wr
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import defaultdict
 from collections.abc import Iterator
@@ -29,7 +28,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from monetate_ingest.delivery.batching import Batch, Batcher
-from monetate_ingest.sync.decide import Decision
+from monetate_ingest.sync.decide import SyncCounts
 from monetate_ingest.sync.entries import SourceTime, SyncRow
 from monetate_ingest.sync.session import SyncSession
 
@@ -103,14 +102,9 @@ class FileSync:
             return SyncPlan(batch, 0, {}, {lines[i]: sync_rows[key] for key, i in last.items()})
         decisions = dict(zip(sync_rows, self.session.classify(list(sync_rows.values())), strict=True))
         keep = [i for i, key in enumerate(keys) if decisions[key].posts]
-        counts = dict.fromkeys(("new", "changed", "unchanged", "superseded"), 0)
-        for key in keys:
-            decision = decisions[key]
-            if decision is Decision.SUPERSEDED:
-                counts["superseded"] += 1
-                counts["unchanged"] += 1
-            else:
-                counts[decision.value] += 1
+        tally = SyncCounts()
+        tally.add([decisions[key] for key in keys])  # per row: a key's rows share its decision
+        counts = {name: value for name, value in tally.to_dict().items() if isinstance(value, int)}
         writes = {lines[last[key]]: sync_rows[key] for key, d in decisions.items() if d.posts}
         if len(keep) == len(keys):
             return SyncPlan(batch, 0, counts, writes)
@@ -118,12 +112,9 @@ class FileSync:
         return SyncPlan(kept, len(keys) - len(keep), counts, writes)
 
     def _keyed(self, batch: Batch) -> Iterator[tuple[str, dict[str, Any]]]:
-        """(record key, coerced row) of each row, decoded one at a time (a group's rows as dicts
-        would hold tens of MB)."""
+        """(record key, coerced row) of each row, decoded one at a time."""
         unique_key = self.session.unique_key
-        cached = batch._rows
-        for i, data in enumerate(batch.encoded):
-            row = cached[i] if cached is not None else json.loads(data)
+        for row in batch.iter_rows():
             yield str(row[unique_key]), row
 
     @staticmethod

@@ -235,16 +235,11 @@ class Scheduler:
                 result = self._post_one(piece)
             except PartialDeliveryError as exc:
                 sync.record(plan, exc.result.posted)
-                so_far = BisectResult(
-                    done.posted + exc.result.posted,
-                    done.refused + exc.result.refused,
-                    done.posts + exc.result.posts,
-                )
-                raise PartialDeliveryError(so_far, exc.pending + pieces[i + 1 :], exc.cause) from exc
+                raise PartialDeliveryError(
+                    done.add(exc.result), exc.pending + pieces[i + 1 :], exc.cause
+                ) from exc
             sync.record(plan, result.posted)
-            done.posted += result.posted
-            done.refused += result.refused
-            done.posts += result.posts
+            done = done.add(result)
         return done
 
     def _post_one(self, batch: Batch) -> BisectResult:
