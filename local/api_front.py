@@ -217,9 +217,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
             host=self.headers.get("Host") or f"127.0.0.1:{self.server.server_address[1]}",
         )
         try:
-            result = front.handler(event, FakeLambdaContext(
-                front.function_name, timeout_seconds=10.0, memory_limit_in_mb=256
-            ))
+            result = front.handler(
+                event, FakeLambdaContext(front.function_name, timeout_seconds=10.0, memory_limit_in_mb=256)
+            )
             status, headers, payload = _decode_result(result)
         except Exception:  # what API Gateway answers when the function fails
             self._send(502, {"message": "Internal server error"})

@@ -163,6 +163,20 @@ class LocalResources:
         return env
 
 
+def _id_table(ddb: Any, name: str) -> str:
+    """A table as the template makes the idempotency and ledger tables: key ``id``, TTL ``expiration``."""
+    ddb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    ddb.update_time_to_live(
+        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"}
+    )
+    return name
+
+
 def provision(
     moto: MotoServer,
     *,
@@ -205,27 +219,8 @@ def provision(
         },
     )
 
-    table = f"{prefix}-idempotency"
-    ddb.create_table(
-        TableName=table,
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    ddb.update_time_to_live(
-        TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"}
-    )
-
-    ledger_table = f"{prefix}-sync-ledger"  # template.yaml's SyncLedgerTable: the same layout
-    ddb.create_table(
-        TableName=ledger_table,
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    ddb.update_time_to_live(
-        TableName=ledger_table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"}
-    )
+    table = _id_table(ddb, f"{prefix}-idempotency")
+    ledger_table = _id_table(ddb, f"{prefix}-sync-ledger")  # template.yaml's SyncLedgerTable
 
     secret_arn = sm.create_secret(Name=secret_name, SecretString=secret_value)["ARN"]
 

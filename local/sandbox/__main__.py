@@ -25,14 +25,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: a free one)")
     parser.add_argument("--retailer", default="acme")
     parser.add_argument("--environment", default="production")
-    parser.add_argument("--register-key", type=_key, action="append", default=[],
-                        metavar="USERNAME:PUBLIC_PEM_PATH", help="register an API user's public key")
-    parser.add_argument("--schema", action="append", default=[], metavar="JSON_PATH",
-                        help="create a schema from a JSON file (a POST /schema/ body)")
+    parser.add_argument(
+        "--register-key",
+        type=_key,
+        action="append",
+        default=[],
+        metavar="USERNAME:PUBLIC_PEM_PATH",
+        help="register an API user's public key",
+    )
+    parser.add_argument(
+        "--schema",
+        action="append",
+        default=[],
+        metavar="JSON_PATH",
+        help="create a schema from a JSON file (a POST /schema/ body)",
+    )
     parser.add_argument("--no-validate-rows", action="store_true", help="skip row type checks")
     args = parser.parse_args(argv)
-    sandbox = MonetateSandbox(args.retailer, args.environment, port=args.port,
-                              validate_rows=not args.no_validate_rows)
+    sandbox = MonetateSandbox(
+        args.retailer, args.environment, port=args.port, validate_rows=not args.no_validate_rows
+    )
     for username, path in args.register_key:
         sandbox.register_key(username, Path(path).read_bytes())
     for path in args.schema:

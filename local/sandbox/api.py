@@ -26,8 +26,15 @@ RECORD_INTERVAL = 1.0
 class Api:
     """The Monetate endpoints over a Store and an Authority, with faults and counters."""
 
-    def __init__(self, retailer: str, environment: str, *, clock: Callable[[], float],
-                 name_failing_rows: bool, page_size: int = DEFAULT_PAGE_SIZE) -> None:
+    def __init__(
+        self,
+        retailer: str,
+        environment: str,
+        *,
+        clock: Callable[[], float],
+        name_failing_rows: bool,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> None:
         self.retailer, self.environment = retailer, environment
         self.store = Store(clock)
         self.authority = Authority(clock)
@@ -159,12 +166,17 @@ class Api:
         except ValueError as exc:
             return error(400, str(exc), field="ttl")
         self._count("token_mints")
-        data = {"token": minted.token, "issued_at": minted.issued_at,
-                "expires_in": minted.expires_in, "expires_at": minted.expires_at}
+        data = {
+            "token": minted.token,
+            "issued_at": minted.issued_at,
+            "expires_in": minted.expires_in,
+            "expires_at": minted.expires_at,
+        }
         answer = envelope(200, data)
         answer.username = minted.username
-        answer.recorded_body = json.dumps({"meta": json.loads(answer.body)["meta"],
-                                           "data": {**data, "token": "***"}}).encode()
+        answer.recorded_body = json.dumps(
+            {"meta": json.loads(answer.body)["meta"], "data": {**data, "token": "***"}}
+        ).encode()
         return answer
 
     # ---- data API --------------------------------------------------------------------------
@@ -177,8 +189,11 @@ class Api:
             last = self._last_record_get
             if last is not None and request.arrived - last < RECORD_INTERVAL:
                 self.counts["record_gets_limited"] += 1
-                return envelope(429, errors=[{"message": "at most 1 single-record GET per second"}],
-                                headers={"Retry-After": "1"})
+                return envelope(
+                    429,
+                    errors=[{"message": "at most 1 single-record GET per second"}],
+                    headers={"Retry-After": "1"},
+                )
             self._last_record_get = request.arrived
         return None
 

@@ -120,7 +120,9 @@ class Authority:
             raise AuthError(401, "no API key is registered for this username")
         try:
             claims = jwt.decode(
-                credential, key.public_key, algorithms=list(ALGORITHMS),
+                credential,
+                key.public_key,
+                algorithms=list(ALGORITHMS),
                 options={"verify_iat": False, "verify_aud": False},
             )
         except jwt.PyJWTError:

@@ -121,25 +121,44 @@ def check_query(route: Route, request: Request) -> None:
     """RuleError (400) for a query parameter the reference does not declare here, one given twice,
     a boolean flag that is not ``true``/``false``, or a body on a GET."""
     declared = route.query(request.method)
-    errors = [{"field": k, "message": f"query parameter {k!r} is given more than once"}
-              for k in request.repeated]
+    errors = [
+        {"field": k, "message": f"query parameter {k!r} is given more than once"} for k in request.repeated
+    ]
     if request.body and request.method == "GET":
         errors.append({"message": "a GET carries no body in the reference"})
-    errors += [{"field": k, "message": f"unknown query parameter {k!r}; this endpoint takes "
-               + (", ".join(declared) or "none")} for k in request.query if k not in declared]
-    errors += [{"field": k, "message": f"{k} is a boolean: true or false, got {v!r}"}
-               for k, v in request.query.items() if k in BOOLEAN_QUERY and v not in ("true", "false")]
+    errors += [
+        {
+            "field": k,
+            "message": f"unknown query parameter {k!r}; this endpoint takes "
+            + (", ".join(declared) or "none"),
+        }
+        for k in request.query
+        if k not in declared
+    ]
+    errors += [
+        {"field": k, "message": f"{k} is a boolean: true or false, got {v!r}"}
+        for k, v in request.query.items()
+        if k in BOOLEAN_QUERY and v not in ("true", "false")
+    ]
     if errors:
         raise RuleError(errors)
 
 
 def _check_body_keys(body: dict[str, Any]) -> None:
-    errors = [{"field": k, "message": f"{k!r} is not a key of a data POST ({', '.join(BODY_KEYS)})"}
-              for k in body if k not in BODY_KEYS]
+    errors = [
+        {"field": k, "message": f"{k!r} is not a key of a data POST ({', '.join(BODY_KEYS)})"}
+        for k in body
+        if k not in BODY_KEYS
+    ]
     sent = body.get("_sent_time")
     if "_sent_time" in body and not (isinstance(sent, str) and RFC3339.fullmatch(sent)):
-        errors.append({"field": "_sent_time", "message": "_sent_time must be an ISO-8601 date-time "
-                       "with an offset, such as 2024-05-01T10:00:00Z"})
+        errors.append(
+            {
+                "field": "_sent_time",
+                "message": "_sent_time must be an ISO-8601 date-time "
+                "with an offset, such as 2024-05-01T10:00:00Z",
+            }
+        )
     if errors:
         raise RuleError(errors)
 

@@ -29,7 +29,7 @@ def page_of(
     if not 1 <= number <= last:
         raise RuleError([{"field": PAGE, "message": f"no page {raw!r}: pages run from 1 to {last}"}])
     start = (number - 1) * size
-    chunk = items[start:start + size]
+    chunk = items[start : start + size]
     meta: dict[str, Any] = {"count": len(chunk)}
     kept = [(k, v) for k, v in query.items() if k != PAGE]
     if number < last:

@@ -7,9 +7,16 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 REASONS = {
-    200: "OK", 201: "Created", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
-    404: "Not Found", 405: "Method Not Allowed", 429: "Too Many Requests",
-    500: "Internal Server Error", 502: "Bad Gateway",
+    200: "OK",
+    201: "Created",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
 }
 
 
@@ -29,8 +36,11 @@ class Answer:
 
     def header_items(self) -> list[tuple[str, str]]:
         """Every header the answer carries, as sent."""
-        return [("Content-Type", self.content_type), ("Content-Length", str(len(self.body))),
-                *self.headers.items()]
+        return [
+            ("Content-Type", self.content_type),
+            ("Content-Length", str(len(self.body))),
+            *self.headers.items(),
+        ]
 
     def encode(self, *, close: bool) -> bytes:
         """Status line, headers and body as one buffer (one write, no Nagle stall)."""
@@ -44,8 +54,12 @@ class Answer:
 
 
 def envelope(
-    status: int, data: Any = None, *, errors: list[dict[str, Any]] | None = None,
-    warnings: list[dict[str, Any]] | None = None, meta: dict[str, Any] | None = None,
+    status: int,
+    data: Any = None,
+    *,
+    errors: list[dict[str, Any]] | None = None,
+    warnings: list[dict[str, Any]] | None = None,
+    meta: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Answer:
     """A JSON answer in the ``{"meta": ..., "data": ...}`` envelope."""

@@ -42,7 +42,7 @@ def route(path: str, retailer: str, environment: str) -> Route | None:
         return Route("auth", None, ("GET",))
     if not path.startswith(DATA_PREFIX) or not path.endswith("/"):
         return None
-    parts = [unquote(p) for p in path[len(DATA_PREFIX):-1].split("/")]
+    parts = [unquote(p) for p in path[len(DATA_PREFIX) : -1].split("/")]
     if len(parts) < 3 or "" in parts or parts[:2] != [retailer, environment]:
         return None
     rest = parts[2:]
@@ -52,7 +52,11 @@ def route(path: str, retailer: str, environment: str) -> Route | None:
             "schematype": Route("schematypes", None, ("GET",)),
         }.get(rest[0])
     if len(rest) == 2:
-        methods = {"schema": ("GET", "PATCH"), "schematype": ("GET",), "upload": ("GET",),
-                   "data": ("GET", "POST")}.get(rest[0])
+        methods = {
+            "schema": ("GET", "PATCH"),
+            "schematype": ("GET",),
+            "upload": ("GET",),
+            "data": ("GET", "POST"),
+        }.get(rest[0])
         return Route(rest[0], rest[1], methods) if methods else None
     return None

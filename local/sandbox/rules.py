@@ -18,8 +18,17 @@ MAX_NAME = 64
 MAX_FIELDS = 40
 DATA_TYPES = ("STRING", "MULTI_STRING", "BOOLEAN", "DATETIME", "NUMBER", "GOOGLE_PRODUCT_CATEGORY")
 SCHEMA_TYPES = (
-    "agil_one", "attribute", "behavioral_trigger", "custom_list", "customer_data_privacy",
-    "email_metadata", "event", "inventory", "product", "product_recommendation", "purchase",
+    "agil_one",
+    "attribute",
+    "behavioral_trigger",
+    "custom_list",
+    "customer_data_privacy",
+    "email_metadata",
+    "event",
+    "inventory",
+    "product",
+    "product_recommendation",
+    "purchase",
 )
 FLAG_ATTRS = ("identifier", "unique_key", "event_time", "required")
 PRIVACY_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -84,9 +93,13 @@ def validate_schema(body: Any) -> tuple[dict[str, Any], list[Error]]:
     """Validate a POST /schema/ body; return the normalized schema and warnings."""
     if not isinstance(body, dict):
         raise RuleError([_err("the request body must be a JSON object")])
-    errors = [_err(f"{k!r} is read-only: Monetate sets it", k) if k in READ_ONLY_KEYS
-              else _err(f"{k!r} is not a key of a schema ({', '.join(SCHEMA_KEYS)})", k)
-              for k in body if k not in SCHEMA_KEYS]
+    errors = [
+        _err(f"{k!r} is read-only: Monetate sets it", k)
+        if k in READ_ONLY_KEYS
+        else _err(f"{k!r} is not a key of a schema ({', '.join(SCHEMA_KEYS)})", k)
+        for k in body
+        if k not in SCHEMA_KEYS
+    ]
     name = body.get("name")
     if not isinstance(name, str) or not NAME_RE.match(name) or len(name) > MAX_NAME:
         errors.append(_err(f"name must match {NAME_RE.pattern} and be at most {MAX_NAME} characters", "name"))
@@ -192,8 +205,12 @@ def _category(value: Any) -> str | None:
 
 
 CHECKS: dict[str, Check] = {
-    "STRING": _text, "MULTI_STRING": _text, "NUMBER": _number, "BOOLEAN": _boolean,
-    "DATETIME": _datetime, "GOOGLE_PRODUCT_CATEGORY": _category,
+    "STRING": _text,
+    "MULTI_STRING": _text,
+    "NUMBER": _number,
+    "BOOLEAN": _boolean,
+    "DATETIME": _datetime,
+    "GOOGLE_PRODUCT_CATEGORY": _category,
 }
 MAX_ROW_ERRORS = 100
 

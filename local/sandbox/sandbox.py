@@ -21,13 +21,21 @@ class MonetateSandbox:
     """A local Monetate Auth + Data API on 127.0.0.1 (port 0 picks a free one)."""
 
     def __init__(
-        self, retailer: str = "acme", environment: str = "production", *, port: int = 0,
-        name_failing_rows: bool = False, validate_rows: bool = True, page_size: int = DEFAULT_PAGE_SIZE,
-        clock: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic,
+        self,
+        retailer: str = "acme",
+        environment: str = "production",
+        *,
+        port: int = 0,
+        name_failing_rows: bool = False,
+        validate_rows: bool = True,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.retailer, self.environment = retailer, environment
-        self._api = Api(retailer, environment, clock=clock, name_failing_rows=name_failing_rows,
-                        page_size=page_size)
+        self._api = Api(
+            retailer, environment, clock=clock, name_failing_rows=name_failing_rows, page_size=page_size
+        )
         self._api.validate_rows = validate_rows
         self._log = RequestLog()
         self._monotonic = monotonic
@@ -58,8 +66,9 @@ class MonetateSandbox:
     def __enter__(self) -> MonetateSandbox:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     @property
@@ -162,8 +171,16 @@ class MonetateSandbox:
     def counts(self) -> dict[str, int]:
         """Counters: requests, token_mints, data_posts, rows_stored, rejected_posts, record_gets,
         record_gets_limited, faults (missing keys are 0)."""
-        keys = ("requests", "token_mints", "data_posts", "rows_stored", "rejected_posts",
-                "record_gets", "record_gets_limited", "faults")
+        keys = (
+            "requests",
+            "token_mints",
+            "data_posts",
+            "rows_stored",
+            "rejected_posts",
+            "record_gets",
+            "record_gets_limited",
+            "faults",
+        )
         snapshot = self._api.count_snapshot()
         return {key: snapshot.get(key, 0) for key in keys}
 

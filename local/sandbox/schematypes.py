@@ -7,16 +7,29 @@ from typing import Any
 from .rules import SCHEMA_TYPES
 
 
-def _field(data_type: str, *, identifier: bool = False, unique_key: bool = False,
-           event_time: bool = False, required: bool = False) -> dict[str, Any]:
-    return {"data_type": data_type, "identifier": identifier, "unique_key": unique_key,
-            "event_time": event_time, "required": required}
+def _field(
+    data_type: str,
+    *,
+    identifier: bool = False,
+    unique_key: bool = False,
+    event_time: bool = False,
+    required: bool = False,
+) -> dict[str, Any]:
+    return {
+        "data_type": data_type,
+        "identifier": identifier,
+        "unique_key": unique_key,
+        "event_time": event_time,
+        "required": required,
+    }
 
 
 _PRODUCT = {
     "id": _field("STRING", identifier=True, unique_key=True, required=True),
-    **{name: _field("STRING", required=True)
-       for name in ("title", "description", "link", "image_link", "product_type")},
+    **{
+        name: _field("STRING", required=True)
+        for name in ("title", "description", "link", "image_link", "product_type")
+    },
     "price": _field("NUMBER", required=True),
     "sale_price": _field("NUMBER"),
     "availability": _field("STRING"),

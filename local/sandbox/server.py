@@ -26,8 +26,9 @@ class SandboxHTTPServer(ThreadingHTTPServer):
     request_queue_size = 128
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], api: Api, log: RequestLog,
-                 monotonic: Callable[[], float]) -> None:
+    def __init__(
+        self, address: tuple[str, int], api: Api, log: RequestLog, monotonic: Callable[[], float]
+    ) -> None:
         self.api, self.log, self.monotonic = api, log, monotonic
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
@@ -76,17 +77,27 @@ class SandboxHandler(BaseHTTPRequestHandler):
             answer = problem
         else:
             names = [k for k, _ in pairs]
-            request = Request(self.command, parts.path, query, self.headers.get("Authorization"),
-                              body, started, f"http://127.0.0.1:{server.server_address[1]}",
-                              tuple(sorted({k for k in names if names.count(k) > 1})))
+            request = Request(
+                self.command,
+                parts.path,
+                query,
+                self.headers.get("Authorization"),
+                body,
+                started,
+                f"http://127.0.0.1:{server.server_address[1]}",
+                tuple(sorted({k for k in names if names.count(k) > 1})),
+            )
             try:
                 answer = server.api.handle(request)
             except Exception as exc:  # a sandbox bug must still answer in the envelope
                 answer = error(500, f"sandbox error: {type(exc).__name__}")
                 answer.origin = "sandbox_error"
         # Logged before the answer goes out, so a client that has its answer finds it in the log.
-        server.log.append(LoggedRequest(self.command, parts.path, query, answer.status, started,
-                                        server.monotonic(), answer.username))
+        server.log.append(
+            LoggedRequest(
+                self.command, parts.path, query, answer.status, started, server.monotonic(), answer.username
+            )
+        )
         if exchanges.active():
             self._publish(parts.path, pairs, body, answer)
         self.wfile.write(answer.encode(close=self.close_connection))
@@ -97,14 +108,24 @@ class SandboxHandler(BaseHTTPRequestHandler):
             (k, exchanges.redact_authorization(v) if k.lower() == "authorization" else v)
             for k, v in self.headers.items()
         )
-        exchanges.publish(exchanges.Exchange(
-            base_url=f"http://127.0.0.1:{self.server.server_address[1]}",
-            retailer=api.retailer, environment=api.environment,
-            method=self.command, path=path, query=tuple(pairs), headers=headers, body=body,
-            status=answer.status, answer_headers=tuple(answer.header_items()),
-            answer_body=answer.body if answer.recorded_body is None else answer.recorded_body,
-            origin=answer.origin, dataset=api.dataset_for(path), rows_checked=api.validate_rows,
-        ))
+        exchanges.publish(
+            exchanges.Exchange(
+                base_url=f"http://127.0.0.1:{self.server.server_address[1]}",
+                retailer=api.retailer,
+                environment=api.environment,
+                method=self.command,
+                path=path,
+                query=tuple(pairs),
+                headers=headers,
+                body=body,
+                status=answer.status,
+                answer_headers=tuple(answer.header_items()),
+                answer_body=answer.body if answer.recorded_body is None else answer.recorded_body,
+                origin=answer.origin,
+                dataset=api.dataset_for(path),
+                rows_checked=api.validate_rows,
+            )
+        )
 
     def _read_body(self) -> tuple[bytes, Answer | None]:
         raw = self.headers.get("Content-Length")
@@ -130,7 +151,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
 
 def serve_in_thread(server: SandboxHTTPServer) -> threading.Thread:
     """Run ``server.serve_forever`` on a daemon thread."""
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
-                              name="monetate-sandbox", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="monetate-sandbox", daemon=True
+    )
     thread.start()
     return thread

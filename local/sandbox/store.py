@@ -117,10 +117,16 @@ class Store:
                 else:
                     stored[position], written[position] = row, self._writes
             now = iso(self._clock())
-            dataset.uploads.appendleft({
-                "status": "COMPLETE", "upload_time": iso(started), "import_start_time": iso(started),
-                "import_end_time": now, "validation_errors": [], "validation_warnings": [],
-            })
+            dataset.uploads.appendleft(
+                {
+                    "status": "COMPLETE",
+                    "upload_time": iso(started),
+                    "import_start_time": iso(started),
+                    "import_end_time": now,
+                    "validation_errors": [],
+                    "validation_warnings": [],
+                }
+            )
         return len(rows)
 
     def records(self, name: str, record_id: str) -> list[dict[str, Any]]:

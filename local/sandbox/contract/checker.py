@@ -76,8 +76,9 @@ class ContractChecker:
         self.documents = documents or Documents()
         self._links: set[Link] = set()
 
-    def check_all(self, exchanges: Iterable[Exchange], *, invalid_requests_expected: bool = False
-                  ) -> list[Violation]:
+    def check_all(
+        self, exchanges: Iterable[Exchange], *, invalid_requests_expected: bool = False
+    ) -> list[Violation]:
         """Every violation of ``exchanges``; request problems are not reported when the test sends
         invalid requests on purpose (their answers still must be the reference's refusals)."""
         found: list[Violation] = []
@@ -90,8 +91,15 @@ class ContractChecker:
         if ex.origin == "fault":
             return []
         if ex.origin == "sandbox_error":
-            return [Violation("answer", ex.method, ex.path, ex.status,
-                              f"the sandbox failed while answering: {_text(ex.answer_body)}")]
+            return [
+                Violation(
+                    "answer",
+                    ex.method,
+                    ex.path,
+                    ex.status,
+                    f"the sandbox failed while answering: {_text(ex.answer_body)}",
+                )
+            ]
         sent = self._request(ex)
         out: list[Violation] = []
         if not invalid_requests_expected:
@@ -109,11 +117,12 @@ class ContractChecker:
             sent.expect = "unknown_path"
             sent.problems.append(f"no Monetate API of the reference lives at {ex.path}")
             return sent
-        relative = ex.path[len(api.prefix.format(retailer=ex.retailer, environment=ex.environment)):]
+        relative = ex.path[len(api.prefix.format(retailer=ex.retailer, environment=ex.environment)) :]
         match = _DATA_PATH.fullmatch(relative) if api.name == "Data" else None
         name = unquote(match.group(1)) if match else None
         sent.served = served = self.documents.served(
-            api, ex.base_url, ex.retailer, ex.environment, name, ex.dataset if name else None)
+            api, ex.base_url, ex.retailer, ex.environment, name, ex.dataset if name else None
+        )
         request = CoreRequest.of(ex)
         try:
             found = APICallPathFinder(served.spec.spec).find(request.method, ex.base_url + ex.path)
@@ -145,12 +154,17 @@ class ContractChecker:
         scheme, _, credential = (ex.header("Authorization") or "").partition(" ")
         if scheme != SCHEMES[api] or not credential.strip():
             sent.unauthenticated = True
-            sent.problems.append(f"the {api} API needs 'Authorization: {SCHEMES[api]} <…>'"
-                                 + (f", got scheme {scheme!r}" if scheme else ", got none"))
+            sent.problems.append(
+                f"the {api} API needs 'Authorization: {SCHEMES[api]} <…>'"
+                + (f", got scheme {scheme!r}" if scheme else ", got none")
+            )
 
     def _query(self, ex: Exchange, operation: dict[str, Any], item: dict[str, Any], sent: _Sent) -> None:
-        declared = {p.get("name") for p in [*item.get("parameters", []), *operation.get("parameters", [])]
-                    if _deref(p, sent).get("in") == "query"}
+        declared = {
+            p.get("name")
+            for p in [*item.get("parameters", []), *operation.get("parameters", [])]
+            if _deref(p, sent).get("in") == "query"
+        }
         names = [k for k, _ in ex.query]
         for name in sorted({n for n in names if names.count(n) > 1}):
             sent.problems.append(f"query parameter {name!r} is given {names.count(name)} times")
@@ -256,13 +270,14 @@ def _schema_messages(error: Exception) -> list[tuple[tuple[Any, ...], str]]:
         return [((), f"{what}: {details}")]
     if not schema_errors:
         return [((), _short(str(error)))]
-    return [(tuple(e.absolute_path), f"{_where(e.absolute_path)}: {_short(e.message)}")
-            for e in schema_errors]
+    return [
+        (tuple(e.absolute_path), f"{_where(e.absolute_path)}: {_short(e.message)}") for e in schema_errors
+    ]
 
 
 def _is_row(path: tuple[Any, ...], under: tuple[str, ...]) -> bool:
     """True when ``path`` points into one row: ``[*under, "schema_rows", <index>, ...]``."""
-    rest = path[len(under):] if path[:len(under)] == under else ()
+    rest = path[len(under) :] if path[: len(under)] == under else ()
     return len(rest) >= 2 and rest[0] == "schema_rows" and isinstance(rest[1], int)
 
 

@@ -34,8 +34,12 @@ class Api:
 APIS = (
     Api("Auth", "auth-api.openapi.yml", "/api/auth/v0", overlay.AUTH_DECISIONS),
     Api("Data", "data-api.openapi.yml", "/api/data/v1/{retailer}/{environment}", overlay.DATA_DECISIONS),
-    Api("Metadata", "metadata-api.openapi.yml", "/api/metadata/v1/{retailer}/{environment}",
-        overlay.METADATA_DECISIONS),
+    Api(
+        "Metadata",
+        "metadata-api.openapi.yml",
+        "/api/metadata/v1/{retailer}/{environment}",
+        overlay.METADATA_DECISIONS,
+    ),
 )
 DATA_API = APIS[1]
 
@@ -79,8 +83,15 @@ class Documents:
                 return api
         return None
 
-    def served(self, api: Api, base_url: str, retailer: str, environment: str,
-               dataset_name: str | None = None, dataset: dict[str, Any] | None = None) -> Served:
+    def served(
+        self,
+        api: Api,
+        base_url: str,
+        retailer: str,
+        environment: str,
+        dataset_name: str | None = None,
+        dataset: dict[str, Any] | None = None,
+    ) -> Served:
         """``api``'s document at ``base_url``; for the Data API with ``dataset_name``'s rows."""
         fields = json.dumps(dataset["fields"], sort_keys=True) if dataset is not None else ""
         key = (api.name, base_url, retailer, environment, dataset_name or "", fields)

@@ -49,10 +49,15 @@ def record_get_takes_an_id(doc: Doc) -> None:
     """The single-record GET names its ``id`` query parameter only in prose ("The record ID must
     be passed as a query parameter"): declared here, required, a non-empty string."""
     op = doc["paths"][EXAMPLE_DATA_PATH]["get"]
-    op.setdefault("parameters", []).append({
-        "name": "id", "in": "query", "required": True, "description": "The record ID.",
-        "schema": {"type": "string", "minLength": 1},
-    })
+    op.setdefault("parameters", []).append(
+        {
+            "name": "id",
+            "in": "query",
+            "required": True,
+            "description": "The record ID.",
+            "schema": {"type": "string", "minLength": 1},
+        }
+    )
 
 
 def field_attribute_required(doc: Doc) -> None:
@@ -88,8 +93,12 @@ def patch_is_fields_or_named_identifier(doc: Doc) -> None:
     return either fields or named_identifier", but its body and answer reference SchemaPatch
     alone (``fields`` required); SchemaNamedIdentifierPatch is defined and never used. We follow
     the description: one of the two, in the request and in the answer's ``data``."""
-    either = {"oneOf": [{"$ref": "#/components/schemas/SchemaPatch"},
-                        {"$ref": "#/components/schemas/SchemaNamedIdentifierPatch"}]}
+    either = {
+        "oneOf": [
+            {"$ref": "#/components/schemas/SchemaPatch"},
+            {"$ref": "#/components/schemas/SchemaNamedIdentifierPatch"},
+        ]
+    }
     op = doc["paths"]["/schema/{schema-name}/"]["patch"]
     op["requestBody"]["content"]["application/json"]["schema"] = either
     doc["components"]["schemas"]["SchemaPatchResponse"]["properties"]["data"] = either

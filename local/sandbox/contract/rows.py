@@ -59,7 +59,7 @@ def generate_data_path(doc: dict[str, Any], name: str | None, dataset: dict[str,
     known = name is not None and dataset is not None
     prefix = _component_prefix(name) if known else "dataset"
     for key, value in examples.items():
-        schemas[prefix + key[len(EXAMPLE):]] = _renamed(value, prefix)
+        schemas[prefix + key[len(EXAMPLE) :]] = _renamed(value, prefix)
     rows = row_schema(dataset) if known and dataset is not None else {"type": "object"}
     schemas[f"{prefix}Data"]["properties"]["schema_rows"]["items"] = rows
     item = _renamed(template, prefix)

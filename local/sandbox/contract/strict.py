@@ -73,5 +73,5 @@ def _resolve(part: Any, schemas: dict[str, Any]) -> dict[str, Any] | None:
         ref = part["$ref"]
         if not ref.startswith(_REF):
             return None
-        part = schemas.get(ref[len(_REF):])
+        part = schemas.get(ref[len(_REF) :])
     return part if isinstance(part, dict) else None
